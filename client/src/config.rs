@@ -1,0 +1,133 @@
+//! The agent's own settings (`SSOAGENT_CONFIG`, TOML) and where its files live. Shared by the
+//! daemon and `ssoagentctl`; the shim does not need it (feature `config`).
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::Deserialize;
+
+/// Where tokens rest.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// The OS keyring when one answers, else the file store.
+    #[default]
+    Auto,
+    Keyring,
+    File,
+}
+
+/// How the daemon treats the AWS CLI's `~/.aws/sso/cache`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AwsCliCache {
+    Off,
+    #[default]
+    Import,
+    Mirror,
+}
+
+/// Which login a human gets when no stored token can be reused.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LoginFlow {
+    /// Authorization code with PKCE and a loopback redirect (as AWS CLI >= 2.22).
+    #[default]
+    Pkce,
+    /// Device authorization: a URL and a code to confirm.
+    Device,
+}
+
+/// `config.toml`. Unknown keys are an error, so a typo does not silently change nothing.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    pub store: StoreKind,
+    pub aws_cli_cache: AwsCliCache,
+    /// The client name registered with IAM Identity Center; the browser shows it.
+    pub client_name: String,
+    pub login_flow: LoginFlow,
+    /// Credentials with less than this left are never handed out; they are refreshed first.
+    #[serde(with = "humantime_serde")]
+    pub refresh_window: Duration,
+    /// `ssoagentctl` starts the daemon when none answers.
+    pub autostart: bool,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            store: StoreKind::default(),
+            aws_cli_cache: AwsCliCache::default(),
+            client_name: "ssoagent".into(),
+            login_flow: LoginFlow::default(),
+            refresh_window: Duration::from_secs(15 * 60),
+            autostart: true,
+        }
+    }
+}
+
+/// A config file that exists but cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", path.display())]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl AgentConfig {
+    /// Reads the config file; a missing file means all defaults.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => {
+                return Err(ConfigError {
+                    path: path.into(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        toml::from_str(&text).map_err(|e| ConfigError {
+            path: path.into(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "ssoagent")
+}
+
+fn env_path(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+/// `$SSOAGENT_CONFIG`, else `<config dir>/ssoagent/config.toml`.
+pub fn config_path() -> PathBuf {
+    env_path("SSOAGENT_CONFIG").unwrap_or_else(|| {
+        project_dirs()
+            .map(|d| d.config_dir().join("config.toml"))
+            .unwrap_or_else(|| PathBuf::from("ssoagent.toml"))
+    })
+}
+
+/// `$SSOAGENT_STATE_DIR`, else the platform's state (or local data) dir for ssoagent.
+pub fn state_dir() -> PathBuf {
+    env_path("SSOAGENT_STATE_DIR").unwrap_or_else(|| {
+        project_dirs()
+            .map(|d| {
+                d.state_dir()
+                    .unwrap_or_else(|| d.data_local_dir())
+                    .to_path_buf()
+            })
+            .unwrap_or_else(|| std::env::temp_dir().join("ssoagent-state"))
+    })
+}
+
+/// The log of a daemon that `ssoagentctl` started in the background.
+pub fn daemon_log_path() -> PathBuf {
+    state_dir().join("ssoagentd.log")
+}

@@ -1,0 +1,36 @@
+//! Exit codes of `ssoagent-cred` and `ssoagentctl` (DESIGN.md, "Contract the tests rely on").
+
+use tonic::Code;
+
+/// Success.
+pub const OK: i32 = 0;
+/// Bad usage or config: unknown profile, not an SSO profile, broken `~/.aws/config`.
+pub const USAGE: i32 = 2;
+/// A human must unlock: the message names the exact `ssoagentctl unlock …` command.
+pub const LOCKED: i32 = 3;
+/// The daemon is unreachable: the message says how to start it.
+pub const UNREACHABLE: i32 = 4;
+/// AWS refused or failed (or anything else went wrong in the daemon).
+pub const FAILED: i32 = 5;
+
+/// Maps a daemon's answer to the exit code a user reads (see `proto/ssoagent/v1/agent.proto`).
+pub fn for_status(status: &tonic::Status) -> i32 {
+    match status.code() {
+        Code::InvalidArgument | Code::NotFound => USAGE,
+        Code::FailedPrecondition => LOCKED,
+        // The connection broke before the daemon answered.
+        Code::Unavailable if status.message().starts_with("transport error") => UNREACHABLE,
+        _ => FAILED,
+    }
+}
+
+/// The one line a user sees for a daemon's error answer.
+pub fn message(status: &tonic::Status) -> String {
+    match status.code() {
+        Code::Unimplemented => "ssoagentd speaks another protocol version; restart it: ssoagentctl restart".into(),
+        Code::Unavailable if status.message().starts_with("transport error") => {
+            format!("lost the connection to ssoagentd ({}); is it running? try: ssoagentctl status", status.message())
+        }
+        _ => status.message().to_string(),
+    }
+}

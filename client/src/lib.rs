@@ -1,0 +1,15 @@
+//! What every ssoagent client shares: where the daemon's socket is, one `connect()`, and how
+//! daemon answers become exit codes. Kept small on purpose: `ssoagent-cred` links it and runs
+//! on every AWS CLI call.
+
+pub mod exit;
+mod transport;
+
+pub use ssoagent_proto::v1 as proto;
+pub use transport::{ConnectError, connect, default_socket_path, socket_path};
+
+/// The generated gRPC client over our local transport.
+pub type AgentClient = proto::agent_client::AgentClient<tonic::transport::Channel>;
+
+#[cfg(feature = "config")]
+pub mod config;

@@ -1,0 +1,127 @@
+//! `ssoagent-cred`: the `credential_process` shim. One round trip to ssoagentd, the
+//! credential_process JSON on stdout, nothing else. On failure: nothing on stdout, one line on
+//! stderr, and an exit code from `ssoagent_client::exit`.
+
+use std::io::Write;
+
+use ssoagent_client::{exit, proto};
+
+const HELP: &str = "\
+ssoagent-cred: AWS credential_process helper backed by ssoagentd
+
+Usage: ssoagent-cred [--profile NAME]
+
+Prints role credentials for NAME (default: $AWS_PROFILE) as credential_process JSON.
+Use it from ~/.aws/config:
+
+    [profile dev-agent]
+    credential_process = ssoagent-cred --profile dev
+
+It never prompts or opens a browser: when the profile's SSO session is locked it exits 3 and
+names the command a human must run (ssoagentctl unlock ...).
+
+Exit codes: 0 ok, 2 bad usage or config, 3 session locked or expired, 4 ssoagentd not running,
+5 AWS refused or failed.
+Environment: SSOAGENT_SOCKET (daemon socket), AWS_PROFILE.";
+
+fn main() {
+    let code = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(profile)) => run(profile),
+        Ok(None) => exit::OK,
+        Err(msg) => {
+            eprintln!("ssoagent-cred: {msg}");
+            exit::USAGE
+        }
+    };
+    std::process::exit(code);
+}
+
+/// `Ok(None)` when help or version was printed.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<String>, String> {
+    let mut profile = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => {
+                println!("{HELP}");
+                return Ok(None);
+            }
+            "-V" | "--version" => {
+                println!("ssoagent-cred {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            "--profile" | "-p" => {
+                profile = Some(args.next().ok_or("--profile needs a profile name")?);
+            }
+            other => match other.strip_prefix("--profile=") {
+                Some(p) => profile = Some(p.to_string()),
+                None => return Err(format!("unexpected argument '{other}' (see --help)")),
+            },
+        }
+    }
+    let profile = profile
+        .or_else(|| std::env::var("AWS_PROFILE").ok())
+        .filter(|p| !p.is_empty())
+        .ok_or("no profile: pass --profile NAME or set AWS_PROFILE")?;
+    Ok(Some(profile))
+}
+
+fn run(profile: String) -> i32 {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ssoagent-cred: cannot start: {e}");
+            return exit::FAILED;
+        }
+    };
+    match rt.block_on(fetch(profile)) {
+        Ok(creds) => match print_json(&creds) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("ssoagent-cred: cannot write credentials to stdout: {e}");
+                exit::FAILED
+            }
+        },
+        Err((code, msg)) => {
+            eprintln!("ssoagent: {msg}");
+            code
+        }
+    }
+}
+
+async fn fetch(profile: String) -> Result<proto::Credentials, (i32, String)> {
+    let path = ssoagent_client::socket_path();
+    let channel = ssoagent_client::connect(&path)
+        .await
+        .map_err(|e| (exit::UNREACHABLE, e.to_string()))?;
+    let mut client = proto::agent_client::AgentClient::new(channel);
+    client
+        .get_credentials(proto::GetCredentialsRequest { profile })
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| (exit::for_status(&s), exit::message(&s)))
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ProcessCredentials<'a> {
+    version: u8,
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    session_token: &'a str,
+    expiration: &'a str,
+}
+
+fn print_json(c: &proto::Credentials) -> std::io::Result<()> {
+    let out = ProcessCredentials {
+        version: 1,
+        access_key_id: &c.access_key_id,
+        secret_access_key: &c.secret_access_key,
+        session_token: &c.session_token,
+        expiration: &c.expiration,
+    };
+    let mut buf = serde_json::to_vec(&out).map_err(std::io::Error::other)?;
+    buf.push(b'\n');
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&buf)?;
+    stdout.flush()
+}

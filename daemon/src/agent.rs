@@ -1,0 +1,741 @@
+//! The heart of the daemon: SSO sessions (locked / unlocked / expired), their tokens, and the
+//! per-profile role-credential cache.
+//!
+//! The rule: **unlock is explicit, grant is transparent.** `unlock` may run a login; a
+//! credential request never does. It is served from memory, refreshed when needed (one
+//! upstream call per profile and per session at a time), or refused at once with the command a
+//! human must run.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use serde::{Deserialize, Serialize};
+use ssoagent_client::config::{AgentConfig, LoginFlow};
+use tracing::{info, warn};
+
+use crate::{
+    aws::{Aws, AwsError, RoleCredentials},
+    error::{Error, Result},
+    login::{self, Prompt},
+    profiles::{AwsConfig, SessionSpec},
+    secret::Secret,
+    store::{self, Registration, StoredSession, Token, TokenStore, unix_secs},
+};
+
+/// Refresh the SSO access token when less than this is left (the AWS SDK for Rust uses 5 min).
+const TOKEN_REFRESH_BUFFER: Duration = Duration::from_secs(5 * 60);
+/// Reuse a client registration until this long before it expires.
+const REGISTRATION_BUFFER: Duration = Duration::from_secs(15 * 60);
+
+pub struct Agent {
+    pub cfg: AgentConfig,
+    pub config: AwsConfig,
+    aws: Aws,
+    store: Arc<dyn TokenStore>,
+    unlock_file: PathBuf,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    profiles: Mutex<HashMap<String, Arc<ProfileSlot>>>,
+    /// Serialises writes of the unlock file.
+    unlock_file_lock: tokio::sync::Mutex<()>,
+}
+
+struct Session {
+    key: String,
+    state: Mutex<SessionState>,
+    /// Exactly one token refresh in flight: the refresh token rotates.
+    refresh: tokio::sync::Mutex<()>,
+    /// One unlock (and so one login) at a time.
+    unlock: tokio::sync::Mutex<()>,
+    /// Bumped on lock/logout/expiry so credentials fetched before that are never served after.
+    generation: AtomicU64,
+}
+
+#[derive(Default)]
+struct SessionState {
+    /// Tokens and registration, in memory while the daemon knows them.
+    stored: Option<StoredSession>,
+    /// `Some` while unlocked; `until: None` means the session's own life.
+    window: Option<Window>,
+    /// The token is dead (rejected, or expired and not refreshable): a human must log in.
+    expired: bool,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct Window {
+    #[serde(default, with = "opt_secs")]
+    until: Option<SystemTime>,
+}
+
+struct ProfileSlot {
+    fetch: tokio::sync::Mutex<()>,
+    cached: Mutex<Option<CachedCreds>>,
+}
+
+struct CachedCreds {
+    session: String,
+    generation: u64,
+    account_id: String,
+    role_name: String,
+    creds: Arc<RoleCredentials>,
+}
+
+/// A session's state as status shows it.
+pub struct SessionView {
+    pub spec: SessionSpec,
+    pub state: &'static str,
+    pub token_expires_at: Option<SystemTime>,
+    pub unlocked_until: Option<SystemTime>,
+    pub refreshable: bool,
+}
+
+pub struct UnlockOutcome {
+    pub session: String,
+    pub how: &'static str,
+    pub unlocked_until: Option<SystemTime>,
+    pub token_expires_at: SystemTime,
+}
+
+impl SessionState {
+    fn token(&self) -> Option<&Token> {
+        self.stored.as_ref()?.token.as_ref()
+    }
+
+    fn refreshable(&self, now: SystemTime) -> bool {
+        let Some(s) = &self.stored else { return false };
+        s.token.as_ref().is_some_and(|t| t.refresh_token.is_some())
+            && s.registration.as_ref().is_some_and(|r| r.expires_at > now)
+    }
+
+    /// The end of the window: its deadline, or the token's end when it cannot be refreshed.
+    fn effective_until(&self, now: SystemTime) -> Option<SystemTime> {
+        let w = self.window?;
+        let token_end = (!self.refreshable(now)).then(|| self.token().map(|t| t.expires_at)).flatten();
+        match (w.until, token_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn label(&self, now: SystemTime) -> &'static str {
+        match self.window {
+            None => "locked",
+            Some(w) if w.until.is_some_and(|u| u <= now) => "locked",
+            Some(_) if self.expired || self.token().is_none() => "expired",
+            Some(_) if self.effective_until(now).is_some_and(|u| u <= now) => "expired",
+            Some(_) => "unlocked",
+        }
+    }
+}
+
+impl Agent {
+    pub async fn new(cfg: AgentConfig, store: Arc<dyn TokenStore>, state_dir: PathBuf) -> Self {
+        let agent = Self {
+            cfg,
+            config: AwsConfig::from_env(),
+            aws: Aws::from_env().await,
+            store,
+            unlock_file: state_dir.join("unlocked.json"),
+            sessions: Mutex::default(),
+            profiles: Mutex::default(),
+            unlock_file_lock: tokio::sync::Mutex::new(()),
+        };
+        agent.restore().await;
+        agent
+    }
+
+    pub fn store_kind(&self) -> &'static str {
+        self.store.kind()
+    }
+
+    /// Brings back the unlock windows that were open when the daemon last stopped.
+    async fn restore(&self) {
+        let windows = match store::read_private(&self.unlock_file) {
+            Ok(Some(bytes)) => match serde_json::from_slice::<HashMap<String, Window>>(&bytes) {
+                Ok(w) => w,
+                Err(e) => {
+                    warn!(file = %self.unlock_file.display(), error = %e, "ignoring a damaged unlock file");
+                    HashMap::new()
+                }
+            },
+            Ok(None) => HashMap::new(),
+            Err(e) => {
+                warn!(error = %e, "cannot read the unlock file; every session starts locked");
+                HashMap::new()
+            }
+        };
+        let now = SystemTime::now();
+        for (key, window) in windows {
+            if window.until.is_some_and(|u| u <= now) {
+                continue;
+            }
+            match self.load_stored(&key).await {
+                Ok(Some(stored)) if stored.token.is_some() => {
+                    let s = self.session(&key);
+                    let mut st = s.state.lock().unwrap();
+                    st.stored = Some(stored);
+                    st.window = Some(window);
+                    info!(session = %key, "unlock restored");
+                }
+                Ok(_) => info!(session = %key, "no stored token; session stays locked"),
+                Err(e) => warn!(session = %key, error = %e, "cannot load stored token; session stays locked"),
+            }
+        }
+        self.save_windows().await;
+    }
+
+    fn session(&self, key: &str) -> Arc<Session> {
+        self.sessions
+            .lock()
+            .unwrap()
+            .entry(key.to_string())
+            .or_insert_with(|| {
+                Arc::new(Session {
+                    key: key.to_string(),
+                    state: Mutex::default(),
+                    refresh: tokio::sync::Mutex::new(()),
+                    unlock: tokio::sync::Mutex::new(()),
+                    generation: AtomicU64::new(0),
+                })
+            })
+            .clone()
+    }
+
+    fn slot(&self, profile: &str) -> Arc<ProfileSlot> {
+        self.profiles
+            .lock()
+            .unwrap()
+            .entry(profile.to_string())
+            .or_insert_with(|| {
+                Arc::new(ProfileSlot {
+                    fetch: tokio::sync::Mutex::new(()),
+                    cached: Mutex::new(None),
+                })
+            })
+            .clone()
+    }
+
+    async fn load_stored(&self, key: &str) -> Result<Option<StoredSession>> {
+        let store = self.store.clone();
+        let key = key.to_string();
+        tokio::task::spawn_blocking(move || store.load(&key))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(|e| Error::Internal(format!("cannot read stored tokens: {e}")))
+    }
+
+    async fn save_stored(&self, stored: &StoredSession) -> Result<()> {
+        let store = self.store.clone();
+        let stored = stored.clone();
+        tokio::task::spawn_blocking(move || store.save(&stored))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(|e| Error::Internal(format!("cannot save tokens: {e}")))
+    }
+
+    /// Writes the open windows (session → deadline) so an unlock survives a restart.
+    async fn save_windows(&self) {
+        let _g = self.unlock_file_lock.lock().await;
+        let windows: HashMap<String, Window> = self
+            .sessions
+            .lock()
+            .unwrap()
+            .values()
+            .filter_map(|s| Some((s.key.clone(), s.state.lock().unwrap().window?)))
+            .collect();
+        let bytes = serde_json::to_vec_pretty(&windows).expect("serializable");
+        if let Err(e) = store::write_private(&self.unlock_file, &bytes) {
+            warn!(error = %e, "cannot save the unlock state; it will not survive a restart");
+        }
+    }
+
+    /// Refuses at once unless the session is unlocked; a passed deadline locks it.
+    fn check_issuable(&self, s: &Session) -> Result<()> {
+        let now = SystemTime::now();
+        let label = s.state.lock().unwrap().label(now);
+        match label {
+            "unlocked" => Ok(()),
+            "expired" => Err(Error::expired(&s.key)),
+            _ => Err(Error::locked(&s.key)),
+        }
+    }
+
+    /// Role credentials for a profile: from memory when they have at least the refresh window
+    /// left, else fetched (once, however many callers wait). Never starts a login.
+    pub async fn credentials(&self, profile: &str) -> Result<Arc<RoleCredentials>> {
+        let prof = self.config.role_profile(profile).await?;
+        let session = self.session(&prof.session.key);
+        self.check_issuable(&session)?;
+        let slot = self.slot(profile);
+        let fresh = |slot: &ProfileSlot| -> Option<Arc<RoleCredentials>> {
+            let c = slot.cached.lock().unwrap();
+            let c = c.as_ref()?;
+            let ok = c.session == session.key
+                && c.generation == session.generation.load(Ordering::SeqCst)
+                && c.account_id == prof.account_id
+                && c.role_name == prof.role_name
+                && c.creds.expires_at > SystemTime::now() + self.cfg.refresh_window;
+            ok.then(|| c.creds.clone())
+        };
+        if let Some(c) = fresh(&slot) {
+            return Ok(c);
+        }
+        let _fetching = slot.fetch.lock().await;
+        self.check_issuable(&session)?;
+        if let Some(c) = fresh(&slot) {
+            return Ok(c);
+        }
+        let generation = session.generation.load(Ordering::SeqCst);
+        let (token, region) = self.access_token(&session).await?;
+        let creds = match self
+            .aws
+            .role_credentials(&region, &token, &prof.account_id, &prof.role_name)
+            .await
+        {
+            Ok(c) => Arc::new(c),
+            Err(AwsError::Unauthorized(detail)) => {
+                warn!(session = %session.key, %detail, "the portal rejected a token believed valid; session expired");
+                self.expire(&session).await;
+                return Err(Error::expired(&session.key));
+            }
+            Err(AwsError::Forbidden(m)) => {
+                return Err(Error::AwsRefused(format!(
+                    "profile '{profile}': role {} in account {} was refused: {m}",
+                    prof.role_name, prof.account_id
+                )));
+            }
+            Err(e) => return Err(Error::AwsFailed(format!("profile '{profile}': {e}"))),
+        };
+        info!(profile, account = %prof.account_id, role = %prof.role_name, "fetched role credentials");
+        *slot.cached.lock().unwrap() = Some(CachedCreds {
+            session: session.key.clone(),
+            generation,
+            account_id: prof.account_id.clone(),
+            role_name: prof.role_name.clone(),
+            creds: creds.clone(),
+        });
+        Ok(creds)
+    }
+
+    /// A usable access token (and its SSO region), refreshed first when it is near its end.
+    async fn access_token(&self, s: &Session) -> Result<(Secret, String)> {
+        let usable = |st: &SessionState| -> Option<(Secret, String)> {
+            let stored = st.stored.as_ref()?;
+            let t = stored.token.as_ref()?;
+            (!st.expired && t.expires_at > SystemTime::now() + TOKEN_REFRESH_BUFFER)
+                .then(|| (t.access_token.clone(), stored.region.clone()))
+        };
+        if let Some(t) = usable(&s.state.lock().unwrap()) {
+            return Ok(t);
+        }
+        let _refreshing = s.refresh.lock().await;
+        let (stored, refreshable) = {
+            let st = s.state.lock().unwrap();
+            if let Some(t) = usable(&st) {
+                return Ok(t);
+            }
+            if st.expired {
+                return Err(Error::expired(&s.key));
+            }
+            (st.stored.clone(), st.refreshable(SystemTime::now()))
+        };
+        let Some(stored) = stored else {
+            return Err(Error::locked(&s.key));
+        };
+        let token = stored.token.as_ref().expect("unlocked session has a token");
+        if refreshable {
+            match self.refresh_token(s, &stored).await {
+                Ok(t) => return Ok((t.access_token, stored.region.clone())),
+                Err(AwsError::InvalidGrant(_) | AwsError::InvalidClient(_)) => {
+                    self.expire(s).await;
+                    return Err(Error::expired(&s.key));
+                }
+                Err(e) if token.expires_at > SystemTime::now() => {
+                    // Keep what is still valid; the next request tries again.
+                    warn!(session = %s.key, error = %e, "token refresh failed; using the current token");
+                }
+                Err(e) => {
+                    return Err(Error::AwsFailed(format!(
+                        "cannot refresh session '{}': {e}",
+                        s.key
+                    )));
+                }
+            }
+        }
+        if token.expires_at > SystemTime::now() {
+            return Ok((token.access_token.clone(), stored.region.clone()));
+        }
+        self.expire(s).await;
+        Err(Error::expired(&s.key))
+    }
+
+    /// Refreshes with the refresh token and saves the rotated token before anyone uses it.
+    /// Callers hold `s.refresh`.
+    async fn refresh_token(&self, s: &Session, stored: &StoredSession) -> Result<Token, AwsError> {
+        let reg = stored.registration.as_ref().expect("refreshable has a registration");
+        let rt = stored
+            .token
+            .as_ref()
+            .and_then(|t| t.refresh_token.as_ref())
+            .expect("refreshable has a refresh token");
+        let token = self.aws.refresh(&stored.region, reg, rt).await?;
+        let updated = StoredSession {
+            token: Some(token.clone()),
+            ..stored.clone()
+        };
+        if let Err(e) = self.save_stored(&updated).await {
+            // The old refresh token is spent: keep the new one in memory rather than lose it.
+            warn!(session = %s.key, error = %e, "refreshed token could not be saved");
+        }
+        s.state.lock().unwrap().stored = Some(updated);
+        info!(session = %s.key, "refreshed the SSO token");
+        Ok(token)
+    }
+
+    /// Marks a session's token dead and drops what was issued under it.
+    async fn expire(&self, s: &Session) {
+        s.state.lock().unwrap().expired = true;
+        s.generation.fetch_add(1, Ordering::SeqCst);
+        self.drop_credentials(&s.key);
+    }
+
+    fn drop_credentials(&self, session: &str) {
+        for slot in self.profiles.lock().unwrap().values() {
+            let mut c = slot.cached.lock().unwrap();
+            if c.as_ref().is_some_and(|c| c.session == session) {
+                *c = None;
+            }
+        }
+    }
+
+    /// Which session a request means: explicit, through a profile, or the only one there is.
+    pub async fn resolve_session(&self, session: &str, profile: &str) -> Result<SessionSpec> {
+        if !session.is_empty() {
+            return self.config.session(session).await;
+        }
+        if !profile.is_empty() {
+            return Ok(self.config.role_profile(profile).await?.session);
+        }
+        let all = self.config.sessions().await?;
+        match all.len() {
+            1 => Ok(all.into_iter().next().unwrap()),
+            0 => Err(Error::Config(format!(
+                "{} defines no SSO session; add an [sso-session NAME] section (see ssoagentctl --help)",
+                self.config.path().display()
+            ))),
+            _ => Err(Error::Config(format!(
+                "several SSO sessions are configured ({}); name one, e.g. ssoagentctl unlock {}",
+                all.iter().map(|s| s.key.as_str()).collect::<Vec<_>>().join(", "),
+                all[0].key
+            ))),
+        }
+    }
+
+    /// Unlocks a session: a stored token that is valid or refreshable is reused with no
+    /// browser; otherwise (or with `force_login`) a login runs and `prompt` tells the human.
+    pub async fn unlock(
+        &self,
+        spec: SessionSpec,
+        window: Option<Duration>,
+        device_code: bool,
+        force_login: bool,
+        prompt: impl FnOnce(Prompt) + Send,
+    ) -> Result<UnlockOutcome> {
+        let s = self.session(&spec.key);
+        let _one_at_a_time = s.unlock.lock().await;
+        let now = SystemTime::now();
+        let mut stored = match s.state.lock().unwrap().stored.clone() {
+            Some(st) => Some(st),
+            None => None,
+        };
+        if stored.is_none() {
+            stored = self.load_stored(&spec.key).await?;
+        }
+        let mut stored = stored.unwrap_or_default();
+        if stored.start_url != spec.start_url || stored.region != spec.region {
+            if stored.token.is_some() {
+                info!(session = %spec.key, "start URL or region changed; stored token not reused");
+            }
+            stored = StoredSession::default();
+        }
+        stored.session = spec.key.clone();
+        stored.start_url = spec.start_url.clone();
+        stored.region = spec.region.clone();
+
+        let mut how = None;
+        if !force_login {
+            let state = SessionState {
+                stored: Some(stored.clone()),
+                ..Default::default()
+            };
+            let token_ok = stored
+                .token
+                .as_ref()
+                .is_some_and(|t| t.expires_at > now + TOKEN_REFRESH_BUFFER);
+            if token_ok && !s.state.lock().unwrap().expired {
+                how = Some("stored");
+            } else if state.refreshable(now) {
+                let _refreshing = s.refresh.lock().await;
+                match self.refresh_token(&s, &stored).await {
+                    Ok(t) => {
+                        stored.token = Some(t);
+                        how = Some("refreshed");
+                    }
+                    Err(e) => info!(session = %spec.key, error = %e, "stored token cannot be refreshed; a login is needed"),
+                }
+            }
+        }
+        if how.is_none() {
+            let flow = if device_code || self.cfg.login_flow == LoginFlow::Device || spec.legacy {
+                "device"
+            } else {
+                "pkce"
+            };
+            let reg = self.registration(&spec, stored.registration.take(), flow).await?;
+            stored.registration = Some(reg.clone());
+            let token = match flow {
+                "pkce" => {
+                    let base = self.aws.oidc_base(&spec.region).await.map_err(|e| Error::AwsFailed(e.to_string()))?;
+                    login::pkce(&self.aws, &spec, &reg, &base, prompt).await?
+                }
+                _ => login::device(&self.aws, &spec, &reg, prompt).await?,
+            };
+            stored.token = Some(token);
+            how = Some("login");
+        }
+        // Saved before anything uses it: a rotated refresh token must never be lost.
+        self.save_stored(&stored).await?;
+        let token_expires_at = stored.token.as_ref().expect("token").expires_at;
+        let until = window.map(|d| SystemTime::now() + d);
+        {
+            let mut st = s.state.lock().unwrap();
+            st.stored = Some(stored);
+            st.window = Some(Window { until });
+            st.expired = false;
+        }
+        self.save_windows().await;
+        let unlocked_until = s.state.lock().unwrap().effective_until(SystemTime::now());
+        info!(session = %spec.key, how = how.unwrap(), "session unlocked");
+        Ok(UnlockOutcome {
+            session: spec.key.clone(),
+            how: how.unwrap(),
+            unlocked_until,
+            token_expires_at,
+        })
+    }
+
+    /// A registration for `flow`: the stored one while it is valid, for the same flow and
+    /// scopes, else a new RegisterClient.
+    async fn registration(
+        &self,
+        spec: &SessionSpec,
+        existing: Option<Registration>,
+        flow: &str,
+    ) -> Result<Registration> {
+        if let Some(r) = existing {
+            if r.flow == flow
+                && r.scopes == spec.scopes
+                && r.expires_at > SystemTime::now() + REGISTRATION_BUFFER
+            {
+                return Ok(r);
+            }
+        }
+        self.aws
+            .register_client(&spec.region, &self.cfg.client_name, flow, &spec.scopes, &spec.start_url)
+            .await
+            .map_err(|e| Error::AwsFailed(format!("cannot register with IAM Identity Center: {e}")))
+    }
+
+    /// The sessions a lock/logout request names: one, or all known.
+    async fn targets(&self, session: &str, all: bool) -> Result<Vec<String>> {
+        if all {
+            let mut keys: Vec<String> = self.config.sessions().await.unwrap_or_default().into_iter().map(|s| s.key).collect();
+            for k in self.sessions.lock().unwrap().keys() {
+                if !keys.contains(k) {
+                    keys.push(k.clone());
+                }
+            }
+            return Ok(keys);
+        }
+        Ok(vec![self.resolve_session(session, "").await?.key])
+    }
+
+    /// Stops issuing at once and drops cached role credentials; stored tokens stay.
+    pub async fn lock(&self, session: &str, all: bool) -> Result<Vec<String>> {
+        let keys = self.targets(session, all).await?;
+        for key in &keys {
+            let s = self.session(key);
+            s.state.lock().unwrap().window = None;
+            s.generation.fetch_add(1, Ordering::SeqCst);
+            self.drop_credentials(key);
+            info!(session = %key, "locked");
+        }
+        self.save_windows().await;
+        Ok(keys)
+    }
+
+    /// Revokes the token with SSO Logout (best effort) and deletes what is stored.
+    pub async fn logout(&self, session: &str, all: bool) -> Result<Vec<String>> {
+        let keys = self.targets(session, all).await?;
+        for key in &keys {
+            let s = self.session(key);
+            let stored = match s.state.lock().unwrap().stored.clone() {
+                Some(st) => Some(st),
+                None => None,
+            };
+            let stored = match stored {
+                Some(st) => Some(st),
+                None => self.load_stored(key).await.unwrap_or(None),
+            };
+            if let Some(st) = &stored {
+                if let Some(t) = &st.token {
+                    if let Err(e) = self.aws.logout(&st.region, &t.access_token).await {
+                        warn!(session = %key, error = %e, "SSO Logout failed; deleting stored tokens anyway");
+                    }
+                }
+            }
+            {
+                let mut state = s.state.lock().unwrap();
+                *state = SessionState::default();
+            }
+            s.generation.fetch_add(1, Ordering::SeqCst);
+            self.drop_credentials(key);
+            let store = self.store.clone();
+            let k = key.clone();
+            tokio::task::spawn_blocking(move || store.delete(&k))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .map_err(|e| Error::Internal(format!("cannot delete stored tokens: {e}")))?;
+            info!(session = %key, "logged out");
+        }
+        self.save_windows().await;
+        Ok(keys)
+    }
+
+    /// Accounts and roles of a session's user. Like a credential request, never logs in.
+    pub async fn accounts(&self, session: &str) -> Result<(String, Vec<crate::aws::AccountRoles>)> {
+        let spec = self.resolve_session(session, "").await?;
+        let s = self.session(&spec.key);
+        self.check_issuable(&s)?;
+        let (token, region) = self.access_token(&s).await?;
+        match self.aws.accounts(&region, &token).await {
+            Ok(a) => Ok((spec.key, a)),
+            Err(AwsError::Unauthorized(_)) => {
+                self.expire(&s).await;
+                Err(Error::expired(&spec.key))
+            }
+            Err(AwsError::Forbidden(m)) => Err(Error::AwsRefused(m)),
+            Err(e) => Err(Error::AwsFailed(e.to_string())),
+        }
+    }
+
+    /// Every configured session (and any other the daemon holds) with its state.
+    pub async fn sessions_view(&self) -> Result<Vec<SessionView>> {
+        let specs = self.config.sessions().await?;
+        let now = SystemTime::now();
+        let mut out = Vec::new();
+        for spec in specs {
+            let s = self.session(&spec.key);
+            let st = s.state.lock().unwrap();
+            out.push(SessionView {
+                state: st.label(now),
+                token_expires_at: st.token().map(|t| t.expires_at),
+                unlocked_until: st.effective_until(now),
+                refreshable: st.refreshable(now),
+                spec,
+            });
+        }
+        Ok(out)
+    }
+
+    /// When the cached credentials of a profile expire, if any are cached.
+    pub fn cached_expiry(&self, profile: &str) -> Option<SystemTime> {
+        let slot = self.profiles.lock().unwrap().get(profile)?.clone();
+        let c = slot.cached.lock().unwrap();
+        c.as_ref().map(|c| c.creds.expires_at)
+    }
+
+    /// Housekeeping, run periodically: locks sessions whose deadline passed and refreshes SSO
+    /// tokens of unlocked sessions ahead of their expiry, so requests rarely wait on AWS.
+    pub async fn tick(&self) {
+        let now = SystemTime::now();
+        let sessions: Vec<Arc<Session>> = self.sessions.lock().unwrap().values().cloned().collect();
+        let mut changed = false;
+        for s in sessions {
+            let (deadline_passed, wants_refresh) = {
+                let st = s.state.lock().unwrap();
+                let passed = st.window.is_some_and(|w| w.until.is_some_and(|u| u <= now));
+                let wants = st.window.is_some()
+                    && !st.expired
+                    && st.refreshable(now)
+                    && st.token().is_some_and(|t| t.expires_at <= now + TOKEN_REFRESH_BUFFER * 2);
+                (passed, wants)
+            };
+            if deadline_passed {
+                s.state.lock().unwrap().window = None;
+                s.generation.fetch_add(1, Ordering::SeqCst);
+                self.drop_credentials(&s.key);
+                info!(session = %s.key, "unlock window ended; session locked");
+                changed = true;
+            } else if wants_refresh {
+                if let Err(e) = self.access_token_refreshing(&s).await {
+                    warn!(session = %s.key, error = %e, "background refresh failed");
+                }
+            }
+        }
+        if changed {
+            self.save_windows().await;
+        }
+    }
+
+    /// Refreshes a session's token now (single-flight with request-driven refreshes).
+    async fn access_token_refreshing(&self, s: &Session) -> Result<()> {
+        let _refreshing = s.refresh.lock().await;
+        let stored = {
+            let st = s.state.lock().unwrap();
+            let due = st.token().is_some_and(|t| t.expires_at <= SystemTime::now() + TOKEN_REFRESH_BUFFER * 2);
+            if !due || !st.refreshable(SystemTime::now()) || st.expired {
+                return Ok(());
+            }
+            st.stored.clone().expect("refreshable")
+        };
+        match self.refresh_token(s, &stored).await {
+            Ok(_) => Ok(()),
+            Err(AwsError::InvalidGrant(_) | AwsError::InvalidClient(_)) => {
+                self.expire(s).await;
+                Err(Error::expired(&s.key))
+            }
+            Err(e) => Err(Error::AwsFailed(e.to_string())),
+        }
+    }
+}
+
+mod opt_secs {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::store::unix_secs;
+
+    pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_some(&unix_secs::to_secs(*t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+        Ok(Option::<i64>::deserialize(d)?.map(unix_secs::from_secs))
+    }
+}
+
+/// Unix seconds, 0 for none (the wire format of times in the proto).
+pub fn secs(t: Option<SystemTime>) -> i64 {
+    t.map(unix_secs::to_secs).unwrap_or(0)
+}

@@ -1,0 +1,69 @@
+//! What can go wrong in the daemon, worded for the person who reads it, and how it travels to
+//! clients as a gRPC status (see `proto/ssoagent/v1/agent.proto` for the exit-code mapping).
+
+use tonic::{Code, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad usage or config: unknown profile, not an SSO profile, broken ~/.aws/config.
+    #[error("{0}")]
+    Config(String),
+    /// A human must unlock (or log in again); the message names the command.
+    #[error("{0}")]
+    NeedsUnlock(String),
+    /// AWS refused (403, access denied).
+    #[error("{0}")]
+    AwsRefused(String),
+    /// AWS failed or could not be reached (5xx, throttling after retries, timeouts).
+    #[error("{0}")]
+    AwsFailed(String),
+    /// The human cancelled, or the login timed out.
+    #[error("{0}")]
+    Cancelled(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn locked(session: &str) -> Self {
+        Self::NeedsUnlock(format!(
+            "session '{session}' is locked; run: {}",
+            unlock_command(session)
+        ))
+    }
+
+    pub fn expired(session: &str) -> Self {
+        Self::NeedsUnlock(format!(
+            "session '{session}' has expired and must be logged in again; run: {}",
+            unlock_command(session)
+        ))
+    }
+}
+
+/// The command a human runs to unlock `session` (quoted when it is a URL or has spaces).
+pub fn unlock_command(session: &str) -> String {
+    if session
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        format!("ssoagentctl unlock {session}")
+    } else {
+        format!("ssoagentctl unlock '{session}'")
+    }
+}
+
+impl From<Error> for Status {
+    fn from(e: Error) -> Self {
+        let code = match &e {
+            Error::Config(_) => Code::InvalidArgument,
+            Error::NeedsUnlock(_) => Code::FailedPrecondition,
+            Error::AwsRefused(_) => Code::PermissionDenied,
+            Error::AwsFailed(_) => Code::Unavailable,
+            Error::Cancelled(_) => Code::Cancelled,
+            Error::Internal(_) => Code::Internal,
+        };
+        Status::new(code, e.to_string())
+    }
+}

@@ -1,0 +1,148 @@
+//! `ssoagentd`: holds IAM Identity Center sessions and serves role credentials to
+//! `ssoagent-cred` and `ssoagentctl` over a private unix socket.
+
+mod agent;
+mod aws;
+mod error;
+mod login;
+mod profiles;
+mod secret;
+mod server;
+mod service;
+mod store;
+
+use std::{path::PathBuf, sync::Arc};
+
+use anyhow::Context;
+use clap::Parser;
+use ssoagent_client::config::{self, AgentConfig, StoreKind};
+use tracing::{Level, error, info};
+use tracing_subscriber::{EnvFilter, filter::Targets, prelude::*};
+
+/// The ssoagent daemon. Runs in the foreground and logs to stderr (what systemd and launchd
+/// want); `ssoagentctl` starts it in the background when none is running.
+#[derive(Parser)]
+#[command(version, after_help = "\
+Environment:
+  SSOAGENT_SOCKET     socket path (default $XDG_RUNTIME_DIR/ssoagent/agent.sock)
+  SSOAGENT_CONFIG     agent config file (TOML)
+  SSOAGENT_STATE_DIR  state and token file store
+  SSOAGENT_LOG        log filter, e.g. info or ssoagentd=debug (default info)
+  AWS_CONFIG_FILE, AWS_ENDPOINT_URL_SSO, AWS_ENDPOINT_URL_SSO_OIDC  as for the AWS SDKs")]
+struct Args {
+    /// Unix socket to serve on.
+    #[arg(long, env = "SSOAGENT_SOCKET", hide_env_values = true)]
+    socket: Option<PathBuf>,
+    /// Append logs to this file instead of stderr.
+    #[arg(long)]
+    log_file: Option<PathBuf>,
+}
+
+fn main() {
+    let args = Args::parse();
+    harden();
+    // Nothing the daemon creates is for anyone else.
+    // SAFETY: umask has no preconditions.
+    unsafe { libc::umask(0o077) };
+    if let Err(e) = init_logging(args.log_file.as_deref()) {
+        eprintln!("ssoagentd: {e:#}");
+        std::process::exit(1);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            error!("{e:#}");
+            eprintln!("ssoagentd: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+async fn run(args: Args) -> anyhow::Result<i32> {
+    let socket = args.socket.unwrap_or_else(ssoagent_client::socket_path);
+    let dir = socket.parent().context("socket path has no directory")?;
+    server::prepare_dir(dir)?;
+    let _pid = match server::lock_pidfile(&socket)? {
+        Ok(lock) => lock,
+        Err(server::AlreadyRunning(pid)) => {
+            eprintln!("ssoagentd: already running (pid {pid}) on {}", socket.display());
+            return Ok(server::ALREADY_RUNNING);
+        }
+    };
+    let cfg_path = config::config_path();
+    let cfg = AgentConfig::load(&cfg_path)?;
+    let state_dir = config::state_dir();
+    let store: Arc<dyn store::TokenStore> = match cfg.store {
+        StoreKind::File | StoreKind::Auto => Arc::new(store::FileStore::new(&state_dir)),
+        StoreKind::Keyring => anyhow::bail!(
+            "{}: store = \"keyring\" is not available in this build yet; use \"file\" or \"auto\"",
+            cfg_path.display()
+        ),
+    };
+    info!(config = %cfg_path.display(), state = %state_dir.display(), store = store.kind(), "starting");
+    let agent = Arc::new(agent::Agent::new(cfg, store, state_dir).await);
+    let listener = server::bind(&socket)?;
+    let log_file = args.log_file.map(|p| p.display().to_string()).unwrap_or_default();
+    server::serve(listener, socket, agent, log_file).await?;
+    Ok(0)
+}
+
+/// No core dumps (they would hold tokens) and no ptrace attach by other processes of the user.
+fn harden() {
+    // SAFETY: plain syscalls with constant arguments.
+    unsafe {
+        let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        libc::setrlimit(libc::RLIMIT_CORE, &zero);
+        #[cfg(target_os = "linux")]
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
+/// Logs go to stderr or a file, filtered by `SSOAGENT_LOG`. The HTTP and AWS SDK crates are
+/// capped at `info` whatever the filter says: at debug/trace they print request bodies and
+/// headers, which carry tokens and client secrets.
+fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_env("SSOAGENT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let cap = Targets::new()
+        .with_default(Level::TRACE)
+        .with_target("aws_smithy_runtime", Level::INFO)
+        .with_target("aws_smithy_runtime_api", Level::INFO)
+        .with_target("aws_smithy_http", Level::INFO)
+        .with_target("aws_smithy_http_client", Level::INFO)
+        .with_target("aws_smithy_types", Level::INFO)
+        .with_target("aws_sdk_sso", Level::INFO)
+        .with_target("aws_sdk_ssooidc", Level::INFO)
+        .with_target("aws_sdk_sts", Level::INFO)
+        .with_target("aws_config", Level::INFO)
+        .with_target("aws_runtime", Level::INFO)
+        .with_target("hyper", Level::INFO)
+        .with_target("hyper_util", Level::INFO)
+        .with_target("h2", Level::INFO)
+        .with_target("tonic", Level::INFO)
+        .with_target("tower", Level::INFO)
+        .with_target("rustls", Level::INFO);
+    let registry = tracing_subscriber::registry().with(filter).with(cap);
+    match file {
+        Some(path) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("cannot open log file {}", path.display()))?;
+            registry
+                .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::sync::Mutex::new(f)))
+                .init();
+        }
+        None => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .init(),
+    }
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! Profiles and SSO sessions from the user's own `~/.aws/config`, parsed by aws-config (the
+//! same parser the AWS SDK for Rust uses), re-read whenever the file changes.
+//!
+//! Two forms are served (DESIGN.md, "Which profiles it serves"):
+//! 1. a native SSO profile (`sso_session` or legacy `sso_start_url`/`sso_region`, plus
+//!    `sso_account_id`, `sso_role_name`), used through a wrapper profile's `credential_process`;
+//! 2. a self-contained profile with `ssoagent_session`, `ssoagent_account_id`,
+//!    `ssoagent_role_name`, which SDKs ignore.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::SystemTime,
+};
+
+use aws_config::profile::{Profile, ProfileSet};
+use aws_types::os_shim_internal::{Env, Fs};
+
+use crate::error::{Error, Result};
+
+/// An SSO session: `[sso-session NAME]` (key NAME) or a legacy profile's start URL (key: the URL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSpec {
+    pub key: String,
+    pub start_url: String,
+    pub region: String,
+    pub scopes: Vec<String>,
+    /// Legacy inline `sso_start_url`: the AWS CLI keys its cache by the URL and never refreshes.
+    pub legacy: bool,
+}
+
+/// A profile the daemon can serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleProfile {
+    pub name: String,
+    pub session: SessionSpec,
+    pub account_id: String,
+    pub role_name: String,
+    /// The profile's service region (`region`), kept apart from the SSO region.
+    pub region: Option<String>,
+}
+
+/// The parsed config, cached by the file's modification time and size.
+pub struct AwsConfig {
+    path: PathBuf,
+    cached: Mutex<Option<(FileStamp, Arc<ProfileSet>)>>,
+}
+
+type FileStamp = Option<(SystemTime, u64)>;
+
+impl AwsConfig {
+    pub fn from_env() -> Self {
+        let path = std::env::var_os("AWS_CONFIG_FILE")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .map(|p| expand_home(&p))
+            .unwrap_or_else(|| home_dir().join(".aws").join("config"));
+        Self {
+            path,
+            cached: Mutex::new(None),
+        }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    fn stamp(&self) -> FileStamp {
+        let m = std::fs::metadata(&self.path).ok()?;
+        Some((m.modified().ok()?, m.len()))
+    }
+
+    /// The current profile set; parses again only when the file changed.
+    pub async fn load(&self) -> Result<Arc<ProfileSet>> {
+        let stamp = self.stamp();
+        if let Some((s, set)) = &*self.cached.lock().unwrap() {
+            if *s == stamp {
+                return Ok(set.clone());
+            }
+        }
+        if stamp.is_none() && self.path.exists() {
+            return Err(Error::Config(format!("cannot read {}", self.path.display())));
+        }
+        let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+        let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None)
+            .await
+            .map_err(|e| Error::Config(describe_load_error(&e)))?;
+        let set = Arc::new(set);
+        *self.cached.lock().unwrap() = Some((stamp, set.clone()));
+        Ok(set)
+    }
+
+    /// Resolves a profile by name into what the daemon needs to serve it.
+    pub async fn role_profile(&self, name: &str) -> Result<RoleProfile> {
+        let set = self.load().await?;
+        resolve(&set, name, &self.path.display().to_string())
+    }
+
+    /// A session by `[sso-session]` name or legacy start URL.
+    pub async fn session(&self, key: &str) -> Result<SessionSpec> {
+        let set = self.load().await?;
+        let file = self.path.display().to_string();
+        if let Some(s) = set.sso_session(key) {
+            return session_from_section(key, |k| s.get(k), &file);
+        }
+        // A legacy start URL: take the region from a profile that uses it.
+        for name in set.profiles() {
+            let p = set.get_profile(name).expect("listed profile");
+            if p.get("sso_session").is_none() && p.get("sso_start_url") == Some(key) {
+                return legacy_session(p, &file);
+            }
+        }
+        let known: Vec<_> = all_sessions(&set).into_iter().map(|s| s.key).collect();
+        Err(Error::Config(format!(
+            "no SSO session '{key}' in {file} (known: {})",
+            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        )))
+    }
+
+    /// Every session the config defines or that a profile uses, in file order.
+    pub async fn sessions(&self) -> Result<Vec<SessionSpec>> {
+        Ok(all_sessions(&*self.load().await?))
+    }
+
+    /// Every profile that resolves to a role, with its session.
+    pub async fn role_profiles(&self) -> Result<Vec<RoleProfile>> {
+        let set = self.load().await?;
+        let file = self.path.display().to_string();
+        let mut out: Vec<_> = set
+            .profiles()
+            .filter_map(|n| resolve(&set, n, &file).ok())
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+}
+
+fn all_sessions(set: &ProfileSet) -> Vec<SessionSpec> {
+    let mut out: Vec<SessionSpec> = set
+        .sso_sessions()
+        .filter_map(|n| {
+            let s = set.sso_session(n)?;
+            session_from_section(n, |k| s.get(k), "").ok()
+        })
+        .collect();
+    for name in set.profiles() {
+        let p = set.get_profile(name).expect("listed profile");
+        if p.get("sso_session").is_none() && p.get("sso_start_url").is_some() {
+            if let Ok(s) = legacy_session(p, "") {
+                if !out.iter().any(|o| o.key == s.key) {
+                    out.push(s);
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out
+}
+
+fn describe_load_error(e: &aws_config::profile::ProfileFileLoadError) -> String {
+    use std::error::Error as _;
+    match e.source() {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+fn resolve(set: &ProfileSet, name: &str, file: &str) -> Result<RoleProfile> {
+    let Some(p) = set.get_profile(name) else {
+        return Err(Error::Config(format!("profile '{name}' not found in {file}")));
+    };
+    let region = p.get("region").map(str::to_string);
+    let agent_keys = p.get("ssoagent_session").is_some()
+        || p.get("ssoagent_account_id").is_some()
+        || p.get("ssoagent_role_name").is_some();
+    let native_keys = p.get("sso_account_id").is_some() || p.get("sso_role_name").is_some();
+
+    if agent_keys {
+        let session_name = required(p, "ssoagent_session", file)?;
+        let account_id = required(p, "ssoagent_account_id", file)?;
+        let role_name = required(p, "ssoagent_role_name", file)?;
+        let Some(s) = set.sso_session(session_name) else {
+            return Err(Error::Config(format!(
+                "profile '{name}' uses ssoagent_session = {session_name}, but {file} has no [sso-session {session_name}]"
+            )));
+        };
+        let session = session_from_section(session_name, |k| s.get(k), file)?;
+        return Ok(RoleProfile {
+            name: name.into(),
+            session,
+            account_id: account_id.into(),
+            role_name: role_name.into(),
+            region,
+        });
+    }
+    if native_keys {
+        let account_id = required(p, "sso_account_id", file)?;
+        let role_name = required(p, "sso_role_name", file)?;
+        let session = match p.get("sso_session") {
+            Some(session_name) => {
+                let Some(s) = set.sso_session(session_name) else {
+                    return Err(Error::Config(format!(
+                        "profile '{name}' uses sso_session = {session_name}, but {file} has no [sso-session {session_name}]"
+                    )));
+                };
+                session_from_section(session_name, |k| s.get(k), file)?
+            }
+            None => legacy_session(p, file)?,
+        };
+        return Ok(RoleProfile {
+            name: name.into(),
+            session,
+            account_id: account_id.into(),
+            role_name: role_name.into(),
+            region,
+        });
+    }
+    if p.get("role_arn").is_some() {
+        return Err(Error::Config(format!(
+            "profile '{name}' assumes a role (role_arn); chained roles are not supported yet"
+        )));
+    }
+    Err(Error::Config(format!(
+        "profile '{name}' in {file} is not an SSO profile: it needs sso_session (or sso_start_url and \
+         sso_region), sso_account_id and sso_role_name, or ssoagent_session, ssoagent_account_id \
+         and ssoagent_role_name"
+    )))
+}
+
+fn required<'a>(p: &'a Profile, key: &str, file: &str) -> Result<&'a str> {
+    p.get(key).filter(|v| !v.is_empty()).ok_or_else(|| {
+        Error::Config(format!(
+            "profile '{}' in {file} is missing {key}",
+            p.name()
+        ))
+    })
+}
+
+fn session_from_section<'a>(
+    name: &str,
+    get: impl Fn(&str) -> Option<&'a str>,
+    file: &str,
+) -> Result<SessionSpec> {
+    let missing = |key: &str| {
+        Error::Config(format!("[sso-session {name}] in {file} is missing {key}"))
+    };
+    let start_url = get("sso_start_url").filter(|v| !v.is_empty()).ok_or_else(|| missing("sso_start_url"))?;
+    let region = get("sso_region").filter(|v| !v.is_empty()).ok_or_else(|| missing("sso_region"))?;
+    let scopes = get("sso_registration_scopes")
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| vec!["sso:account:access".to_string()]);
+    Ok(SessionSpec {
+        key: name.into(),
+        start_url: start_url.into(),
+        region: region.into(),
+        scopes,
+        legacy: false,
+    })
+}
+
+fn legacy_session(p: &Profile, file: &str) -> Result<SessionSpec> {
+    let start_url = required(p, "sso_start_url", file)?;
+    let region = required(p, "sso_region", file)?;
+    Ok(SessionSpec {
+        key: start_url.into(),
+        start_url: start_url.into(),
+        region: region.into(),
+        scopes: Vec::new(),
+        legacy: true,
+    })
+}
+
+pub fn home_dir() -> PathBuf {
+    directories::BaseDirs::new()
+        .map(|d| d.home_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn expand_home(p: &std::path::Path) -> PathBuf {
+    match p.strip_prefix("~") {
+        Ok(rest) => home_dir().join(rest),
+        Err(_) => p.to_path_buf(),
+    }
+}
