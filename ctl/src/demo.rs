@@ -1,0 +1,164 @@
+//! `ssoagentctl demo`: the whole story against the built-in IAM Identity Center emulator, in a
+//! throwaway HOME, so a newcomer sees it work with no AWS account: start the emulator and a
+//! daemon, unlock (device code, approved by the emulator), get credentials the way an AWS SDK
+//! does, lock, and see a robot refused with the command a human must run.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+use ssoagent_client::exit;
+
+use crate::daemon::{Failure, sibling};
+
+struct Reaper(Vec<Child>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+            let _ = c.wait();
+        }
+    }
+}
+
+fn fail(msg: impl Into<String>) -> Failure {
+    Failure::new(exit::FAILED, msg)
+}
+
+pub async fn run() -> Result<(), Failure> {
+    let tmp = tempfile::Builder::new()
+        .prefix("ssoagent-demo-")
+        .tempdir()
+        .map_err(|e| fail(format!("cannot make a temp dir: {e}")))?;
+    let home = tmp.path();
+    let mut reaper = Reaper(Vec::new());
+
+    let emulator_bin = sibling("ssoagent-emulator");
+    let mut emulator = Command::new(&emulator_bin)
+        .args(["--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            fail(format!(
+                "cannot start {}: {e} (build the workspace first: cargo build --release)",
+                emulator_bin.display()
+            ))
+        })?;
+    let mut line = String::new();
+    BufReader::new(emulator.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .map_err(|e| fail(e.to_string()))?;
+    reaper.0.push(emulator);
+    let url = line
+        .split_whitespace()
+        .last()
+        .filter(|u| u.starts_with("http://"))
+        .ok_or_else(|| {
+            fail(format!(
+                "the emulator did not say where it listens: {line:?}"
+            ))
+        })?
+        .to_string();
+
+    let cred = sibling("ssoagent-cred");
+    let config = format!(
+        "[sso-session demo]\n\
+         sso_start_url = https://d-1234567890.awsapps.com/start\n\
+         sso_region = us-east-1\n\
+         sso_registration_scopes = sso:account:access\n\n\
+         [profile demo]\n\
+         ssoagent_session = demo\n\
+         ssoagent_account_id = 111111111111\n\
+         ssoagent_role_name = ReadOnly\n\
+         region = eu-west-1\n\
+         credential_process = {} --profile demo\n",
+        cred.display()
+    );
+    std::fs::create_dir_all(home.join(".aws")).map_err(|e| fail(e.to_string()))?;
+    std::fs::write(home.join(".aws/config"), &config).map_err(|e| fail(e.to_string()))?;
+
+    let env = |c: &mut Command| {
+        c.env("HOME", home)
+            .env("AWS_CONFIG_FILE", home.join(".aws/config"))
+            .env("AWS_ENDPOINT_URL_SSO", &url)
+            .env("AWS_ENDPOINT_URL_SSO_OIDC", &url)
+            .env("AWS_ENDPOINT_URL_STS", &url)
+            .env("SSOAGENT_SOCKET", home.join("run/agent.sock"))
+            .env("SSOAGENT_STATE_DIR", home.join("state"))
+            .env("SSOAGENT_CONFIG", home.join("ssoagent.toml"))
+            .env_remove("AWS_PROFILE")
+            .env_remove("XDG_RUNTIME_DIR");
+    };
+
+    println!("== ssoagent demo, against the IAM Identity Center emulator at {url}");
+    println!(
+        "   (temporary HOME {}; nothing of yours is touched)\n",
+        home.display()
+    );
+    println!("~/.aws/config:\n{}", indent(&config));
+
+    let ctl = std::env::current_exe().map_err(|e| fail(e.to_string()))?;
+    let step = |title: &str, bin: &Path, args: &[&str]| -> Result<std::process::Output, Failure> {
+        println!(
+            "$ {} {}",
+            bin.file_name().unwrap().to_string_lossy(),
+            args.join(" ")
+        );
+        let mut c = Command::new(bin);
+        c.args(args).stdin(Stdio::null());
+        env(&mut c);
+        let out = c.output().map_err(|e| fail(format!("{title}: {e}")))?;
+        // stderr first: it carries the prompts that come before the result on stdout.
+        print!("{}", indent(&String::from_utf8_lossy(&out.stderr)));
+        print!("{}", indent(&String::from_utf8_lossy(&out.stdout)));
+        println!("   [exit {}]\n", out.status.code().unwrap_or(-1));
+        Ok(out)
+    };
+
+    println!("-- a robot asks before anyone unlocked: refused at once, no browser");
+    let out = step("credentials", &cred, &["--profile", "demo"])?;
+    if out.status.code() != Some(exit::LOCKED) {
+        // The first call finds no daemon (exit 4); start one and ask again.
+        step("start", &ctl, &["start"])?;
+        step("credentials", &cred, &["--profile", "demo"])?;
+    }
+
+    println!("-- a human unlocks (device code; the emulator approves it on its own)");
+    let out = step(
+        "unlock",
+        &ctl,
+        &["unlock", "demo", "--device-code", "--no-browser"],
+    )?;
+    if !out.status.success() {
+        return Err(fail("unlock failed"));
+    }
+
+    println!("-- robots now get credentials silently, as credential_process JSON");
+    let out = step("credentials", &cred, &["--profile", "demo"])?;
+    let parsed: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| fail(format!("ssoagent-cred printed no credential JSON: {e}")))?;
+    if parsed["Version"] != 1 {
+        return Err(fail("unexpected credential JSON"));
+    }
+
+    step("status", &ctl, &["status"])?;
+
+    println!("-- lock: robots are refused again, with the command to run");
+    step("lock", &ctl, &["lock", "demo"])?;
+    step("credentials", &cred, &["--profile", "demo"])?;
+
+    step("stop", &ctl, &["stop"])?;
+    drop(reaper);
+    println!("== demo done: the emulator and daemon are stopped and the temporary HOME is removed");
+    Ok(())
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("   {l}\n")).collect()
+}

@@ -1,0 +1,195 @@
+//! `ssoagentctl`: what humans type to unlock, lock and inspect ssoagent's SSO sessions.
+
+mod browser;
+mod daemon;
+mod demo;
+mod status;
+mod unlock;
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use daemon::Failure;
+use ssoagent_client::{config, exit, proto};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Unlock AWS IAM Identity Center sessions once; let every AWS tool get credentials silently.",
+    long_about = "ssoagent keeps your IAM Identity Center (SSO) sessions in a per-user daemon, ssoagentd. \
+A human unlocks a session (browser approval); scripts, CI jobs and coding agents then get role \
+credentials through `credential_process = ssoagent-cred --profile NAME` with no prompts. When no \
+session is unlocked they fail at once, naming the command to run.",
+    after_help = "\
+Examples:
+  ssoagentctl unlock work             unlock [sso-session work] (browser approval if needed)
+  ssoagentctl unlock --profile dev    unlock the session profile 'dev' uses
+  ssoagentctl unlock work --for 8h    ... and lock it again after 8 hours
+  ssoagentctl unlock --device-code    device-code login (for a browser on another machine)
+  ssoagentctl status                  sessions, unlock deadlines, cached credentials
+  ssoagentctl lock --all              stop issuing credentials now
+  ssoagentctl demo                    try it all against a built-in emulator (no AWS needed)
+
+Exit codes: 0 ok, 2 bad usage or config, 3 a session must be unlocked, 4 ssoagentd not
+running, 5 AWS refused or failed.
+Environment: SSOAGENT_SOCKET, SSOAGENT_CONFIG, SSOAGENT_STATE_DIR, SSOAGENT_LOG, BROWSER,
+AWS_CONFIG_FILE, AWS_ENDPOINT_URL_SSO, AWS_ENDPOINT_URL_SSO_OIDC."
+)]
+struct Cli {
+    /// Never start ssoagentd; fail when it is not running.
+    #[arg(long, global = true)]
+    no_autostart: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Unlock a session: reuse a stored token if valid or refreshable, else log in.
+    Unlock(UnlockArgs),
+    /// Log in anew (browser approval) even if a stored token could be reused, then unlock.
+    Login(UnlockArgs),
+    /// Stop issuing credentials for a session now; stored tokens stay for the next unlock.
+    Lock(Target),
+    /// Revoke a session's token with AWS (SSO Logout) and delete it.
+    Logout(Target),
+    /// Show the daemon, every session's state and cached credentials (exit 0 if the daemon answers).
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the accounts and roles a session's user may use.
+    Accounts {
+        /// Session name (default: the only one configured).
+        session: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start ssoagentd in the background if it is not running.
+    Start,
+    /// Stop the running ssoagentd (unlocked sessions stay unlocked when it starts again).
+    Stop,
+    /// Stop and start ssoagentd.
+    Restart,
+    /// Run a complete demo against the built-in IAM Identity Center emulator (no AWS needed).
+    Demo,
+}
+
+#[derive(Args)]
+struct UnlockArgs {
+    /// Session name ([sso-session NAME]) or a legacy profile's start URL.
+    session: Option<String>,
+    /// Unlock the session this profile uses.
+    #[arg(long, short, conflicts_with = "session")]
+    profile: Option<String>,
+    /// Cap the unlock window, e.g. 30m or 8h (default: the SSO session's own life).
+    #[arg(long = "for", value_parser = humantime::parse_duration)]
+    for_: Option<Duration>,
+    /// Use the device-code flow instead of the browser redirect (PKCE).
+    #[arg(long)]
+    device_code: bool,
+    /// Only print the URL (and code); do not open a browser.
+    #[arg(long)]
+    no_browser: bool,
+}
+
+#[derive(Args)]
+struct Target {
+    /// Session name (default: the only one configured).
+    session: Option<String>,
+    /// Every session.
+    #[arg(long, conflicts_with = "session")]
+    all: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = match runtime.block_on(run(cli)) {
+        Ok(()) => exit::OK,
+        Err(f) => {
+            eprintln!("ssoagentctl: {}", f.message);
+            f.code
+        }
+    };
+    std::process::exit(code);
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let autostart = !cli.no_autostart && agent_config()?.autostart;
+    match cli.command {
+        Cmd::Unlock(a) => unlock::run(a, false, autostart).await,
+        Cmd::Login(a) => unlock::run(a, true, autostart).await,
+        Cmd::Lock(t) => {
+            let mut c = daemon::connect_or_start(autostart).await?;
+            let r = c
+                .lock(proto::LockRequest {
+                    session: t.session.unwrap_or_default(),
+                    all: t.all,
+                })
+                .await?
+                .into_inner();
+            report("locked", &r.sessions);
+            Ok(())
+        }
+        Cmd::Logout(t) => {
+            let mut c = daemon::connect_or_start(autostart).await?;
+            let r = c
+                .logout(proto::LogoutRequest {
+                    session: t.session.unwrap_or_default(),
+                    all: t.all,
+                })
+                .await?
+                .into_inner();
+            report("logged out (token revoked and deleted)", &r.sessions);
+            Ok(())
+        }
+        Cmd::Status { json } => status::status(json).await,
+        Cmd::Accounts { session, json } => status::accounts(session, json, autostart).await,
+        Cmd::Start => {
+            if daemon::connect().await.is_ok() {
+                println!("ssoagentd is already running");
+                return Ok(());
+            }
+            daemon::start().await?;
+            println!(
+                "ssoagentd started; log: {}",
+                config::daemon_log_path().display()
+            );
+            Ok(())
+        }
+        Cmd::Stop => status::stop().await,
+        Cmd::Restart => {
+            match status::stop().await {
+                Ok(()) => {}
+                Err(f) if f.code == exit::UNREACHABLE => {}
+                Err(f) => return Err(f),
+            }
+            daemon::start().await?;
+            println!(
+                "ssoagentd started; log: {}",
+                config::daemon_log_path().display()
+            );
+            Ok(())
+        }
+        Cmd::Demo => demo::run().await,
+    }
+}
+
+fn agent_config() -> Result<config::AgentConfig, Failure> {
+    config::AgentConfig::load(&config::config_path())
+        .map_err(|e| Failure::new(exit::USAGE, e.to_string()))
+}
+
+fn report(what: &str, sessions: &[String]) {
+    if sessions.is_empty() {
+        println!("no sessions {what}");
+    }
+    for s in sessions {
+        println!("session '{s}' {what}");
+    }
+}

@@ -1,0 +1,95 @@
+//! `unlock` and `login`: the daemon runs the login; we show the prompt, open the browser and
+//! wait. Ctrl-C drops the stream, which cancels the login in the daemon.
+
+use std::{io::IsTerminal, time::Duration};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use ssoagent_client::{exit, proto};
+
+use crate::{UnlockArgs, browser, daemon, daemon::Failure, status::when};
+
+pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<(), Failure> {
+    let mut client = daemon::connect_or_start(autostart).await?;
+    let req = proto::UnlockRequest {
+        session: a.session.unwrap_or_default(),
+        profile: a.profile.unwrap_or_default(),
+        for_seconds: a.for_.map(|d| d.as_secs().max(1)).unwrap_or(0),
+        device_code: a.device_code,
+        force_login,
+    };
+    let mut stream = client.unlock(req).await?.into_inner();
+    let mut spinner: Option<ProgressBar> = None;
+    loop {
+        let event = tokio::select! {
+            e = stream.message() => e?,
+            _ = tokio::signal::ctrl_c() => {
+                if let Some(s) = &spinner { s.finish_and_clear(); }
+                return Err(Failure::new(130, "cancelled; the login was abandoned"));
+            }
+        };
+        let Some(event) = event.and_then(|e| e.event) else {
+            return Err(Failure::new(
+                exit::FAILED,
+                "the daemon ended the unlock without an answer",
+            ));
+        };
+        match event {
+            proto::unlock_event::Event::Prompt(p) => {
+                show_prompt(&p, a.no_browser);
+                spinner = Some(waiting_spinner());
+            }
+            proto::unlock_event::Event::Unlocked(u) => {
+                if let Some(s) = &spinner {
+                    s.finish_and_clear();
+                }
+                let how = match u.how.as_str() {
+                    "stored" => "reused the stored token",
+                    "refreshed" => "refreshed the stored token",
+                    _ => "logged in",
+                };
+                let until = if u.unlocked_until > 0 {
+                    format!("until {}", when(u.unlocked_until))
+                } else {
+                    "for the SSO session's life".to_string()
+                };
+                println!(
+                    "session '{}' unlocked {until} ({how}; token expires {}; tokens kept in the {} store)",
+                    u.session,
+                    when(u.token_expires_at),
+                    u.store
+                );
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn show_prompt(p: &proto::LoginPrompt, no_browser: bool) {
+    eprintln!();
+    if p.flow == "device" {
+        eprintln!("To unlock, approve this login in a browser:");
+        eprintln!("    {}", p.url);
+        eprintln!("and check that it shows the code: {}", p.user_code);
+    } else {
+        eprintln!("To unlock, approve this login in a browser:");
+        eprintln!("    {}", p.url);
+    }
+    if no_browser {
+        eprintln!("(open the URL yourself; --no-browser was given)");
+    } else if let Err(e) = browser::open(&p.url) {
+        eprintln!("(could not open a browser: {e}; open the URL yourself)");
+    }
+    eprintln!();
+}
+
+fn waiting_spinner() -> ProgressBar {
+    let s = ProgressBar::new_spinner();
+    if std::io::stderr().is_terminal() {
+        s.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("template"));
+        s.set_message("waiting for approval in the browser; Ctrl-C cancels");
+        s.enable_steady_tick(Duration::from_millis(120));
+    } else {
+        s.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    s
+}
