@@ -102,7 +102,9 @@ fn project_dirs() -> Option<directories::ProjectDirs> {
 }
 
 fn env_path(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// `$SSOAGENT_CONFIG`, else `<config dir>/ssoagent/config.toml`.

@@ -27,9 +27,14 @@ pub fn for_status(status: &tonic::Status) -> i32 {
 /// The one line a user sees for a daemon's error answer.
 pub fn message(status: &tonic::Status) -> String {
     match status.code() {
-        Code::Unimplemented => "ssoagentd speaks another protocol version; restart it: ssoagentctl restart".into(),
+        Code::Unimplemented => {
+            "ssoagentd speaks another protocol version; restart it: ssoagentctl restart".into()
+        }
         Code::Unavailable if status.message().starts_with("transport error") => {
-            format!("lost the connection to ssoagentd ({}); is it running? try: ssoagentctl status", status.message())
+            format!(
+                "lost the connection to ssoagentd ({}); is it running? try: ssoagentctl status",
+                status.message()
+            )
         }
         _ => status.message().to_string(),
     }

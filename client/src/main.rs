@@ -66,7 +66,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<String>, 
 }
 
 fn run(profile: String) -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ssoagent-cred: cannot start: {e}");

@@ -13,7 +13,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, SystemTime},
+    time::{Duration, Instant, SystemTime},
 };
 
 use serde::{Deserialize, Serialize};
@@ -79,6 +79,7 @@ struct ProfileSlot {
 }
 
 struct CachedCreds {
+    fetched_at: Instant,
     session: String,
     generation: u64,
     account_id: String,
@@ -116,7 +117,9 @@ impl SessionState {
     /// The end of the window: its deadline, or the token's end when it cannot be refreshed.
     fn effective_until(&self, now: SystemTime) -> Option<SystemTime> {
         let w = self.window?;
-        let token_end = (!self.refreshable(now)).then(|| self.token().map(|t| t.expires_at)).flatten();
+        let token_end = (!self.refreshable(now))
+            .then(|| self.token().map(|t| t.expires_at))
+            .flatten();
         match (w.until, token_end) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -184,7 +187,9 @@ impl Agent {
                     info!(session = %key, "unlock restored");
                 }
                 Ok(_) => info!(session = %key, "no stored token; session stays locked"),
-                Err(e) => warn!(session = %key, error = %e, "cannot load stored token; session stays locked"),
+                Err(e) => {
+                    warn!(session = %key, error = %e, "cannot load stored token; session stays locked")
+                }
             }
         }
         self.save_windows().await;
@@ -273,22 +278,30 @@ impl Agent {
         let session = self.session(&prof.session.key);
         self.check_issuable(&session)?;
         let slot = self.slot(profile);
-        let fresh = |slot: &ProfileSlot| -> Option<Arc<RoleCredentials>> {
+        // Usable: same session generation and role, and at least the refresh window left, or
+        // fetched while this request waited (AWS may issue less than the window; the callers
+        // that queued behind one fetch share it rather than each fetching again).
+        let fresh = |slot: &ProfileSlot,
+                     waited_since: Option<Instant>|
+         -> Option<Arc<RoleCredentials>> {
             let c = slot.cached.lock().unwrap();
             let c = c.as_ref()?;
-            let ok = c.session == session.key
+            let now = SystemTime::now();
+            let same = c.session == session.key
                 && c.generation == session.generation.load(Ordering::SeqCst)
                 && c.account_id == prof.account_id
-                && c.role_name == prof.role_name
-                && c.creds.expires_at > SystemTime::now() + self.cfg.refresh_window;
-            ok.then(|| c.creds.clone())
+                && c.role_name == prof.role_name;
+            let long_enough = c.creds.expires_at > now + self.cfg.refresh_window
+                || (waited_since.is_some_and(|t| c.fetched_at >= t) && c.creds.expires_at > now);
+            (same && long_enough).then(|| c.creds.clone())
         };
-        if let Some(c) = fresh(&slot) {
+        if let Some(c) = fresh(&slot, None) {
             return Ok(c);
         }
+        let waited_since = Instant::now();
         let _fetching = slot.fetch.lock().await;
         self.check_issuable(&session)?;
-        if let Some(c) = fresh(&slot) {
+        if let Some(c) = fresh(&slot, Some(waited_since)) {
             return Ok(c);
         }
         let generation = session.generation.load(Ordering::SeqCst);
@@ -314,6 +327,7 @@ impl Agent {
         };
         info!(profile, account = %prof.account_id, role = %prof.role_name, "fetched role credentials");
         *slot.cached.lock().unwrap() = Some(CachedCreds {
+            fetched_at: Instant::now(),
             session: session.key.clone(),
             generation,
             account_id: prof.account_id.clone(),
@@ -378,7 +392,10 @@ impl Agent {
     /// Refreshes with the refresh token and saves the rotated token before anyone uses it.
     /// Callers hold `s.refresh`.
     async fn refresh_token(&self, s: &Session, stored: &StoredSession) -> Result<Token, AwsError> {
-        let reg = stored.registration.as_ref().expect("refreshable has a registration");
+        let reg = stored
+            .registration
+            .as_ref()
+            .expect("refreshable has a registration");
         let rt = stored
             .token
             .as_ref()
@@ -431,7 +448,10 @@ impl Agent {
             ))),
             _ => Err(Error::Config(format!(
                 "several SSO sessions are configured ({}); name one, e.g. ssoagentctl unlock {}",
-                all.iter().map(|s| s.key.as_str()).collect::<Vec<_>>().join(", "),
+                all.iter()
+                    .map(|s| s.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 all[0].key
             ))),
         }
@@ -487,7 +507,9 @@ impl Agent {
                         stored.token = Some(t);
                         how = Some("refreshed");
                     }
-                    Err(e) => info!(session = %spec.key, error = %e, "stored token cannot be refreshed; a login is needed"),
+                    Err(e) => {
+                        info!(session = %spec.key, error = %e, "stored token cannot be refreshed; a login is needed")
+                    }
                 }
             }
         }
@@ -497,11 +519,17 @@ impl Agent {
             } else {
                 "pkce"
             };
-            let reg = self.registration(&spec, stored.registration.take(), flow).await?;
+            let reg = self
+                .registration(&spec, stored.registration.take(), flow)
+                .await?;
             stored.registration = Some(reg.clone());
             let token = match flow {
                 "pkce" => {
-                    let base = self.aws.oidc_base(&spec.region).await.map_err(|e| Error::AwsFailed(e.to_string()))?;
+                    let base = self
+                        .aws
+                        .oidc_base(&spec.region)
+                        .await
+                        .map_err(|e| Error::AwsFailed(e.to_string()))?;
                     login::pkce(&self.aws, &spec, &reg, &base, prompt).await?
                 }
                 _ => login::device(&self.aws, &spec, &reg, prompt).await?,
@@ -547,7 +575,13 @@ impl Agent {
             }
         }
         self.aws
-            .register_client(&spec.region, &self.cfg.client_name, flow, &spec.scopes, &spec.start_url)
+            .register_client(
+                &spec.region,
+                &self.cfg.client_name,
+                flow,
+                &spec.scopes,
+                &spec.start_url,
+            )
             .await
             .map_err(|e| Error::AwsFailed(format!("cannot register with IAM Identity Center: {e}")))
     }
@@ -555,7 +589,14 @@ impl Agent {
     /// The sessions a lock/logout request names: one, or all known.
     async fn targets(&self, session: &str, all: bool) -> Result<Vec<String>> {
         if all {
-            let mut keys: Vec<String> = self.config.sessions().await.unwrap_or_default().into_iter().map(|s| s.key).collect();
+            let mut keys: Vec<String> = self
+                .config
+                .sessions()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| s.key)
+                .collect();
             for k in self.sessions.lock().unwrap().keys() {
                 if !keys.contains(k) {
                     keys.push(k.clone());
@@ -674,7 +715,9 @@ impl Agent {
                 let wants = st.window.is_some()
                     && !st.expired
                     && st.refreshable(now)
-                    && st.token().is_some_and(|t| t.expires_at <= now + TOKEN_REFRESH_BUFFER * 2);
+                    && st
+                        .token()
+                        .is_some_and(|t| t.expires_at <= now + TOKEN_REFRESH_BUFFER * 2);
                 (passed, wants)
             };
             if deadline_passed {
@@ -699,7 +742,9 @@ impl Agent {
         let _refreshing = s.refresh.lock().await;
         let stored = {
             let st = s.state.lock().unwrap();
-            let due = st.token().is_some_and(|t| t.expires_at <= SystemTime::now() + TOKEN_REFRESH_BUFFER * 2);
+            let due = st
+                .token()
+                .is_some_and(|t| t.expires_at <= SystemTime::now() + TOKEN_REFRESH_BUFFER * 2);
             if !due || !st.refreshable(SystemTime::now()) || st.expired {
                 return Ok(());
             }

@@ -240,7 +240,9 @@ impl Aws {
             .await
             .map_err(|e| classify("RegisterClient", e))?;
         let (Some(id), Some(secret)) = (out.client_id(), out.client_secret()) else {
-            return Err(AwsError::Failed("RegisterClient returned no client id/secret".into()));
+            return Err(AwsError::Failed(
+                "RegisterClient returned no client id/secret".into(),
+            ));
         };
         let expires_at = crate::store::unix_secs::from_secs(out.client_secret_expires_at());
         Ok(Registration {
@@ -310,7 +312,9 @@ impl Aws {
         };
         let out = req.send().await.map_err(|e| classify("CreateToken", e))?;
         let Some(access) = out.access_token() else {
-            return Err(AwsError::Failed("CreateToken returned no access token".into()));
+            return Err(AwsError::Failed(
+                "CreateToken returned no access token".into(),
+            ));
         };
         Ok(Token {
             access_token: Secret::new(access),
@@ -325,7 +329,8 @@ impl Aws {
         reg: &Registration,
         device_code: &Secret,
     ) -> Result<Token, AwsError> {
-        self.create_token(region, reg, Grant::Device(device_code)).await
+        self.create_token(region, reg, Grant::Device(device_code))
+            .await
     }
 
     pub async fn redeem_code(
@@ -387,13 +392,16 @@ impl Aws {
         let (Some(akid), Some(secret), Some(token)) =
             (c.access_key_id(), c.secret_access_key(), c.session_token())
         else {
-            return Err(AwsError::Failed("GetRoleCredentials returned incomplete credentials".into()));
+            return Err(AwsError::Failed(
+                "GetRoleCredentials returned incomplete credentials".into(),
+            ));
         };
         Ok(RoleCredentials {
             access_key_id: akid.to_string(),
             secret_access_key: Secret::new(secret),
             session_token: Secret::new(token),
-            expires_at: SystemTime::UNIX_EPOCH + Duration::from_millis(c.expiration().max(0) as u64),
+            expires_at: SystemTime::UNIX_EPOCH
+                + Duration::from_millis(c.expiration().max(0) as u64),
         })
     }
 
@@ -430,7 +438,8 @@ impl Aws {
                 .send();
             while let Some(r) = pages.next().await {
                 let r = r.map_err(|e| classify("ListAccountRoles", e))?;
-                acct.roles.push(r.role_name().unwrap_or_default().to_string());
+                acct.roles
+                    .push(r.role_name().unwrap_or_default().to_string());
             }
         }
         Ok(accounts)
@@ -456,4 +465,3 @@ enum Grant<'a> {
     },
     Refresh(&'a Secret),
 }
-

@@ -49,13 +49,17 @@ pub async fn device(
     let mut interval = auth.interval;
     let mut prompt = Some(prompt);
     loop {
-        match aws.poll_device_token(&spec.region, reg, &auth.device_code).await {
+        match aws
+            .poll_device_token(&spec.region, reg, &auth.device_code)
+            .await
+        {
             Ok(token) => return Ok(token),
             Err(AwsError::AuthorizationPending) => {}
             Err(AwsError::SlowDown) => interval += Duration::from_secs(5),
             Err(AwsError::ExpiredToken) => {
                 return Err(Error::Cancelled(
-                    "the device code expired before the login was approved; run unlock again".into(),
+                    "the device code expired before the login was approved; run unlock again"
+                        .into(),
                 ));
             }
             Err(e) => return Err(login_error(e)),
@@ -127,7 +131,9 @@ pub async fn pkce(
     });
     let code = tokio::time::timeout(PKCE_TIMEOUT, wait_for_code(&listener, &state))
         .await
-        .map_err(|_| Error::Cancelled("the browser login was not approved within 10 minutes".into()))??;
+        .map_err(|_| {
+            Error::Cancelled("the browser login was not approved within 10 minutes".into())
+        })??;
     aws.redeem_code(&spec.region, reg, &code, &verifier, &redirect_uri)
         .await
         .map_err(login_error)
@@ -191,8 +197,14 @@ async fn wait_for_code(listener: &TcpListener, state: &str) -> Result<Secret> {
                 "200 OK",
                 "ssoagent: login approved. You can close this tab and return to the terminal.",
             ),
-            Some(Err(_)) => ("200 OK", "ssoagent: login was not approved. You can close this tab."),
-            None => ("404 Not Found", "ssoagent: not the login you are waiting for."),
+            Some(Err(_)) => (
+                "200 OK",
+                "ssoagent: login was not approved. You can close this tab.",
+            ),
+            None => (
+                "404 Not Found",
+                "ssoagent: not the login you are waiting for.",
+            ),
         };
         let page = format!(
             "<!doctype html><html><head><title>ssoagent</title></head><body><p>{body}</p></body></html>"

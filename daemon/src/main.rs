@@ -22,13 +22,16 @@ use tracing_subscriber::{EnvFilter, filter::Targets, prelude::*};
 /// The ssoagent daemon. Runs in the foreground and logs to stderr (what systemd and launchd
 /// want); `ssoagentctl` starts it in the background when none is running.
 #[derive(Parser)]
-#[command(version, after_help = "\
+#[command(
+    version,
+    after_help = "\
 Environment:
   SSOAGENT_SOCKET     socket path (default $XDG_RUNTIME_DIR/ssoagent/agent.sock)
   SSOAGENT_CONFIG     agent config file (TOML)
   SSOAGENT_STATE_DIR  state and token file store
   SSOAGENT_LOG        log filter, e.g. info or ssoagentd=debug (default info)
-  AWS_CONFIG_FILE, AWS_ENDPOINT_URL_SSO, AWS_ENDPOINT_URL_SSO_OIDC  as for the AWS SDKs")]
+  AWS_CONFIG_FILE, AWS_ENDPOINT_URL_SSO, AWS_ENDPOINT_URL_SSO_OIDC  as for the AWS SDKs"
+)]
 struct Args {
     /// Unix socket to serve on.
     #[arg(long, env = "SSOAGENT_SOCKET", hide_env_values = true)]
@@ -70,7 +73,10 @@ async fn run(args: Args) -> anyhow::Result<i32> {
     let _pid = match server::lock_pidfile(&socket)? {
         Ok(lock) => lock,
         Err(server::AlreadyRunning(pid)) => {
-            eprintln!("ssoagentd: already running (pid {pid}) on {}", socket.display());
+            eprintln!(
+                "ssoagentd: already running (pid {pid}) on {}",
+                socket.display()
+            );
             return Ok(server::ALREADY_RUNNING);
         }
     };
@@ -87,7 +93,10 @@ async fn run(args: Args) -> anyhow::Result<i32> {
     info!(config = %cfg_path.display(), state = %state_dir.display(), store = store.kind(), "starting");
     let agent = Arc::new(agent::Agent::new(cfg, store, state_dir).await);
     let listener = server::bind(&socket)?;
-    let log_file = args.log_file.map(|p| p.display().to_string()).unwrap_or_default();
+    let log_file = args
+        .log_file
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     server::serve(listener, socket, agent, log_file).await?;
     Ok(0)
 }
@@ -96,7 +105,10 @@ async fn run(args: Args) -> anyhow::Result<i32> {
 fn harden() {
     // SAFETY: plain syscalls with constant arguments.
     unsafe {
-        let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         libc::setrlimit(libc::RLIMIT_CORE, &zero);
         #[cfg(target_os = "linux")]
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -137,7 +149,11 @@ fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
                 .open(path)
                 .with_context(|| format!("cannot open log file {}", path.display()))?;
             registry
-                .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::sync::Mutex::new(f)))
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_ansi(false)
+                        .with_writer(std::sync::Mutex::new(f)),
+                )
                 .init();
         }
         None => registry

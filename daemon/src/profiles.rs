@@ -79,7 +79,10 @@ impl AwsConfig {
             }
         }
         if stamp.is_none() && self.path.exists() {
-            return Err(Error::Config(format!("cannot read {}", self.path.display())));
+            return Err(Error::Config(format!(
+                "cannot read {}",
+                self.path.display()
+            )));
         }
         let files = aws_runtime::env_config::file::EnvConfigFiles::default();
         let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None)
@@ -113,7 +116,11 @@ impl AwsConfig {
         let known: Vec<_> = all_sessions(&set).into_iter().map(|s| s.key).collect();
         Err(Error::Config(format!(
             "no SSO session '{key}' in {file} (known: {})",
-            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
         )))
     }
 
@@ -167,7 +174,9 @@ fn describe_load_error(e: &aws_config::profile::ProfileFileLoadError) -> String 
 
 fn resolve(set: &ProfileSet, name: &str, file: &str) -> Result<RoleProfile> {
     let Some(p) = set.get_profile(name) else {
-        return Err(Error::Config(format!("profile '{name}' not found in {file}")));
+        return Err(Error::Config(format!(
+            "profile '{name}' not found in {file}"
+        )));
     };
     let region = p.get("region").map(str::to_string);
     let agent_keys = p.get("ssoagent_session").is_some()
@@ -228,12 +237,9 @@ fn resolve(set: &ProfileSet, name: &str, file: &str) -> Result<RoleProfile> {
 }
 
 fn required<'a>(p: &'a Profile, key: &str, file: &str) -> Result<&'a str> {
-    p.get(key).filter(|v| !v.is_empty()).ok_or_else(|| {
-        Error::Config(format!(
-            "profile '{}' in {file} is missing {key}",
-            p.name()
-        ))
-    })
+    p.get(key)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Error::Config(format!("profile '{}' in {file} is missing {key}", p.name())))
 }
 
 fn session_from_section<'a>(
@@ -241,11 +247,14 @@ fn session_from_section<'a>(
     get: impl Fn(&str) -> Option<&'a str>,
     file: &str,
 ) -> Result<SessionSpec> {
-    let missing = |key: &str| {
-        Error::Config(format!("[sso-session {name}] in {file} is missing {key}"))
-    };
-    let start_url = get("sso_start_url").filter(|v| !v.is_empty()).ok_or_else(|| missing("sso_start_url"))?;
-    let region = get("sso_region").filter(|v| !v.is_empty()).ok_or_else(|| missing("sso_region"))?;
+    let missing =
+        |key: &str| Error::Config(format!("[sso-session {name}] in {file} is missing {key}"));
+    let start_url = get("sso_start_url")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| missing("sso_start_url"))?;
+    let region = get("sso_region")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| missing("sso_region"))?;
     let scopes = get("sso_registration_scopes")
         .map(|s| {
             s.split(',')

@@ -56,10 +56,18 @@ pub fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     }
     let m = fs::symlink_metadata(dir)?;
     if m.file_type().is_symlink() || !m.is_dir() {
-        bail!("{} must be a directory, not a symlink or file; refusing to use it", dir.display());
+        bail!(
+            "{} must be a directory, not a symlink or file; refusing to use it",
+            dir.display()
+        );
     }
     if m.uid() != uid() {
-        bail!("{} belongs to uid {}, not to you (uid {}); refusing to use it", dir.display(), m.uid(), uid());
+        bail!(
+            "{} belongs to uid {}, not to you (uid {}); refusing to use it",
+            dir.display(),
+            m.uid(),
+            uid()
+        );
     }
     if m.mode() & 0o077 != 0 {
         bail!(
@@ -97,7 +105,10 @@ pub fn lock_pidfile(socket: &Path) -> anyhow::Result<Result<PidLock, AlreadyRunn
 fn pidfile_path(socket: &Path) -> PathBuf {
     socket.with_file_name(format!(
         "{}.pid",
-        socket.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        socket
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
     ))
 }
 
@@ -106,9 +117,12 @@ pub fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
     match fs::remove_file(socket) {
         Ok(()) => info!(socket = %socket.display(), "removed a stale socket"),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("cannot remove stale {}", socket.display())),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot remove stale {}", socket.display()));
+        }
     }
-    let listener = UnixListener::bind(socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
+    let listener = UnixListener::bind(socket)
+        .with_context(|| format!("cannot listen on {}", socket.display()))?;
     fs::set_permissions(socket, fs::Permissions::from_mode(0o600))?;
     Ok(listener)
 }
@@ -130,12 +144,19 @@ fn check_peer(req: Request<()>) -> Result<Request<()>, Status> {
                 uid()
             )))
         }
-        None => Err(Status::permission_denied("cannot identify the client; refused")),
+        None => Err(Status::permission_denied(
+            "cannot identify the client; refused",
+        )),
     }
 }
 
 /// Serves until SIGTERM/SIGINT, then removes the socket it bound.
-pub async fn serve(listener: UnixListener, socket: PathBuf, agent: Arc<Agent>, log_file: String) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: UnixListener,
+    socket: PathBuf,
+    agent: Arc<Agent>,
+    log_file: String,
+) -> anyhow::Result<()> {
     let ticker = {
         let agent = agent.clone();
         tokio::spawn(async move {

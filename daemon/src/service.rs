@@ -7,7 +7,10 @@ use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 use tracing::{info, instrument};
 
-use crate::{agent::{Agent, secs}, store::unix_secs};
+use crate::{
+    agent::{Agent, secs},
+    store::unix_secs,
+};
 
 pub struct Service {
     pub agent: Arc<Agent>,
@@ -22,7 +25,10 @@ fn rfc3339(t: std::time::SystemTime) -> String {
 #[tonic::async_trait]
 impl AgentRpc for Service {
     #[instrument(skip_all)]
-    async fn status(&self, _: Request<pb::StatusRequest>) -> Result<Response<pb::StatusResponse>, Status> {
+    async fn status(
+        &self,
+        _: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
         let a = &self.agent;
         let sessions = a.sessions_view().await.map_err(Status::from)?;
         let profiles = a.config.role_profiles().await.map_err(Status::from)?;
@@ -80,9 +86,15 @@ impl AgentRpc for Service {
     type UnlockStream = Pin<Box<dyn Stream<Item = Result<pb::UnlockEvent, Status>> + Send>>;
 
     #[instrument(skip_all)]
-    async fn unlock(&self, req: Request<pb::UnlockRequest>) -> Result<Response<Self::UnlockStream>, Status> {
+    async fn unlock(
+        &self,
+        req: Request<pb::UnlockRequest>,
+    ) -> Result<Response<Self::UnlockStream>, Status> {
         let req = req.into_inner();
-        let spec = self.agent.resolve_session(&req.session, &req.profile).await?;
+        let spec = self
+            .agent
+            .resolve_session(&req.session, &req.profile)
+            .await?;
         let window = (req.for_seconds > 0).then(|| Duration::from_secs(req.for_seconds));
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let agent = self.agent.clone();
@@ -122,14 +134,20 @@ impl AgentRpc for Service {
     }
 
     #[instrument(skip_all)]
-    async fn lock(&self, req: Request<pb::LockRequest>) -> Result<Response<pb::LockResponse>, Status> {
+    async fn lock(
+        &self,
+        req: Request<pb::LockRequest>,
+    ) -> Result<Response<pb::LockResponse>, Status> {
         let r = req.into_inner();
         let sessions = self.agent.lock(&r.session, r.all).await?;
         Ok(Response::new(pb::LockResponse { sessions }))
     }
 
     #[instrument(skip_all)]
-    async fn logout(&self, req: Request<pb::LogoutRequest>) -> Result<Response<pb::LogoutResponse>, Status> {
+    async fn logout(
+        &self,
+        req: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
         let r = req.into_inner();
         let sessions = self.agent.logout(&r.session, r.all).await?;
         Ok(Response::new(pb::LogoutResponse { sessions }))

@@ -59,7 +59,9 @@ pub enum StoreError {
     },
     #[error("{path}: not a valid token file ({message})")]
     Corrupt { path: PathBuf, message: String },
-    #[error("{path} is readable by other users (mode {mode:o}); refusing to use it. Fix with: chmod 600 {path}")]
+    #[error(
+        "{path} is readable by other users (mode {mode:o}); refusing to use it. Fix with: chmod 600 {path}"
+    )]
     Permissions { path: PathBuf, mode: u32 },
 }
 
@@ -110,7 +112,8 @@ impl TokenStore for FileStore {
     }
 
     fn save(&self, stored: &StoredSession) -> Result<(), StoreError> {
-        let bytes = zeroize::Zeroizing::new(serde_json::to_vec_pretty(stored).expect("serializable"));
+        let bytes =
+            zeroize::Zeroizing::new(serde_json::to_vec_pretty(stored).expect("serializable"));
         write_private(&self.path(&stored.session), &bytes)
     }
 
@@ -142,7 +145,9 @@ pub fn read_private(path: &Path) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, 
             mode,
         });
     }
-    fs::read(path).map(|b| Some(zeroize::Zeroizing::new(b))).map_err(io)
+    fs::read(path)
+        .map(|b| Some(zeroize::Zeroizing::new(b)))
+        .map_err(io)
 }
 
 /// Writes atomically: a 0600 temp file in the same directory (private from creation), fsync,
@@ -233,7 +238,10 @@ mod tests {
         };
         store.save(&s).unwrap();
         let path = store.path("work");
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(store.load("work").unwrap(), Some(s));
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let err = store.load("work").unwrap_err().to_string();
