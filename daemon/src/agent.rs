@@ -17,11 +17,12 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
-use ssoagent_client::config::{AgentConfig, LoginFlow};
+use ssoagent_client::config::{AgentConfig, AwsCliCache, LoginFlow};
 use tracing::{info, warn};
 
 use crate::{
     aws::{Aws, AwsError, RoleCredentials},
+    cli_cache::{self, CliCache},
     error::{Error, Result},
     login::{self, Prompt},
     profiles::{AwsConfig, SessionSpec},
@@ -39,6 +40,8 @@ pub struct Agent {
     pub config: AwsConfig,
     aws: Aws,
     store: Arc<dyn TokenStore>,
+    store_label: String,
+    cli: Arc<CliCache>,
     unlock_file: PathBuf,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     profiles: Mutex<HashMap<String, Arc<ProfileSlot>>>,
@@ -138,41 +141,77 @@ impl SessionState {
 }
 
 impl Agent {
-    pub async fn new(cfg: AgentConfig, store: Arc<dyn TokenStore>, state_dir: PathBuf) -> Self {
+    pub async fn new(cfg: AgentConfig, stores: store::Selected, state_dir: PathBuf) -> Self {
         let agent = Self {
             cfg,
             config: AwsConfig::from_env(),
             aws: Aws::from_env().await,
-            store,
+            store: stores.store.clone(),
+            store_label: stores.label.clone(),
+            cli: Arc::new(CliCache::new(&crate::profiles::home_dir())),
             unlock_file: state_dir.join("unlocked.json"),
             sessions: Mutex::default(),
             profiles: Mutex::default(),
             unlock_file_lock: tokio::sync::Mutex::new(()),
         };
+        agent.migrate(&stores).await;
         agent.restore().await;
         agent
     }
 
-    pub fn store_kind(&self) -> &'static str {
-        self.store.kind()
+    /// Which store holds tokens, as status and unlock show it.
+    pub fn store_label(&self) -> &str {
+        &self.store_label
     }
 
-    /// Brings back the unlock windows that were open when the daemon last stopped.
-    async fn restore(&self) {
-        let windows = match store::read_private(&self.unlock_file) {
-            Ok(Some(bytes)) => match serde_json::from_slice::<HashMap<String, Window>>(&bytes) {
-                Ok(w) => w,
-                Err(e) => {
-                    warn!(file = %self.unlock_file.display(), error = %e, "ignoring a damaged unlock file");
-                    HashMap::new()
-                }
-            },
+    /// The unlock file as written: session → window.
+    fn read_windows(&self) -> HashMap<String, Window> {
+        match store::read_private(&self.unlock_file) {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                warn!(file = %self.unlock_file.display(), error = %e, "ignoring a damaged unlock file");
+                HashMap::new()
+            }),
             Ok(None) => HashMap::new(),
             Err(e) => {
                 warn!(error = %e, "cannot read the unlock file; every session starts locked");
                 HashMap::new()
             }
+        }
+    }
+
+    /// After a change of `store`, moves known sessions from the other store into this one.
+    async fn migrate(&self, stores: &store::Selected) {
+        if stores.other.is_none() {
+            return;
+        }
+        let mut keys: Vec<String> = self
+            .config
+            .sessions()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.key)
+            .collect();
+        keys.extend(self.read_windows().into_keys());
+        keys.sort();
+        keys.dedup();
+        let other = stores.other.clone();
+        let sel = store::Selected {
+            store: stores.store.clone(),
+            label: stores.label.clone(),
+            other,
         };
+        let moved = tokio::task::spawn_blocking(move || store::migrate(&sel, &keys))
+            .await
+            .unwrap_or_default();
+        for key in moved {
+            info!(session = %key, to = %self.store_label, "moved stored tokens to the configured store");
+        }
+    }
+
+    /// Brings back the unlock windows that were open when the daemon last stopped.
+    async fn restore(&self) {
+        let windows = self.read_windows();
         let now = SystemTime::now();
         for (key, window) in windows {
             if window.until.is_some_and(|u| u <= now) {
@@ -235,13 +274,22 @@ impl Agent {
             .map_err(|e| Error::Internal(format!("cannot read stored tokens: {e}")))
     }
 
+    /// Saves to the token store and, with `aws_cli_cache = "mirror"`, to the AWS CLI cache.
     async fn save_stored(&self, stored: &StoredSession) -> Result<()> {
         let store = self.store.clone();
+        let cli = (self.cfg.aws_cli_cache == AwsCliCache::Mirror).then(|| self.cli.clone());
         let stored = stored.clone();
-        tokio::task::spawn_blocking(move || store.save(&stored))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .map_err(|e| Error::Internal(format!("cannot save tokens: {e}")))
+        tokio::task::spawn_blocking(move || {
+            if let Some(cli) = cli {
+                if let Err(e) = cli.write(&stored) {
+                    warn!(session = %stored.session, error = %e, "cannot mirror the token to the AWS CLI cache");
+                }
+            }
+            store.save(&stored)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::Internal(format!("cannot save tokens: {e}")))
     }
 
     /// Writes the open windows (session → deadline) so an unlock survives a restart.
@@ -391,28 +439,99 @@ impl Agent {
 
     /// Refreshes with the refresh token and saves the rotated token before anyone uses it.
     /// Callers hold `s.refresh`.
+    ///
+    /// When mirroring to the AWS CLI cache, that file is the shared truth (the AWS CLI and
+    /// botocore refresh too, and the refresh token rotates): a newer token there is adopted
+    /// instead of refreshing, and an `invalid_grant` re-reads it once before giving up.
     async fn refresh_token(&self, s: &Session, stored: &StoredSession) -> Result<Token, AwsError> {
-        let reg = stored
-            .registration
-            .as_ref()
-            .expect("refreshable has a registration");
-        let rt = stored
-            .token
-            .as_ref()
-            .and_then(|t| t.refresh_token.as_ref())
-            .expect("refreshable has a refresh token");
-        let token = self.aws.refresh(&stored.region, reg, rt).await?;
-        let updated = StoredSession {
-            token: Some(token.clone()),
-            ..stored.clone()
-        };
-        if let Err(e) = self.save_stored(&updated).await {
-            // The old refresh token is spent: keep the new one in memory rather than lose it.
-            warn!(session = %s.key, error = %e, "refreshed token could not be saved");
+        let mirror = self.cfg.aws_cli_cache == AwsCliCache::Mirror;
+        let mut stored = stored.clone();
+        if mirror {
+            if let Some(newer) = self.newer_in_cli_cache(&stored).await {
+                stored = newer;
+                let t = stored.token.clone().expect("adopted a token");
+                if t.expires_at > SystemTime::now() + TOKEN_REFRESH_BUFFER {
+                    info!(session = %s.key, "adopted a newer token from the AWS CLI cache");
+                    self.adopt(s, &stored).await;
+                    return Ok(t);
+                }
+            }
         }
-        s.state.lock().unwrap().stored = Some(updated);
+        let token = match self.refresh_once(&stored).await {
+            Err(AwsError::InvalidGrant(m)) if mirror => {
+                let Some(newer) = self.newer_in_cli_cache(&stored).await else {
+                    return Err(AwsError::InvalidGrant(m));
+                };
+                info!(session = %s.key, "refresh token was spent by another tool; adopting its token");
+                stored = newer;
+                let t = stored.token.clone().expect("adopted a token");
+                if t.expires_at > SystemTime::now() + TOKEN_REFRESH_BUFFER {
+                    t
+                } else {
+                    self.refresh_once(&stored).await?
+                }
+            }
+            other => other?,
+        };
+        stored.token = Some(token.clone());
+        self.adopt(s, &stored).await;
         info!(session = %s.key, "refreshed the SSO token");
         Ok(token)
+    }
+
+    async fn refresh_once(&self, stored: &StoredSession) -> Result<Token, AwsError> {
+        let (Some(reg), Some(rt)) = (
+            stored.registration.as_ref(),
+            stored.token.as_ref().and_then(|t| t.refresh_token.as_ref()),
+        ) else {
+            return Err(AwsError::InvalidGrant(
+                "no refresh token or client registration".into(),
+            ));
+        };
+        self.aws.refresh(&stored.region, reg, rt).await
+    }
+
+    /// Saves a session's tokens (before anyone uses them) and makes them the current ones.
+    async fn adopt(&self, s: &Session, stored: &StoredSession) {
+        if let Err(e) = self.save_stored(stored).await {
+            // A spent refresh token cannot be taken back: keep the new one in memory.
+            warn!(session = %s.key, error = %e, "tokens could not be saved");
+        }
+        s.state.lock().unwrap().stored = Some(stored.clone());
+    }
+
+    /// The AWS CLI cache's token for this session when it is not ours and lasts longer.
+    async fn newer_in_cli_cache(&self, stored: &StoredSession) -> Option<StoredSession> {
+        let ours = stored.token.as_ref()?;
+        let c = self
+            .read_cli_cache(&stored.session, &stored.start_url)
+            .await?;
+        if c.token.access_token == ours.access_token || c.token.expires_at <= ours.expires_at {
+            return None;
+        }
+        Some(StoredSession {
+            token: Some(c.token),
+            registration: c.registration.or_else(|| stored.registration.clone()),
+            ..stored.clone()
+        })
+    }
+
+    /// Reads the AWS CLI cache entry of a session (for the same start URL); problems are
+    /// logged, never fatal: the cache is a convenience.
+    async fn read_cli_cache(&self, session: &str, start_url: &str) -> Option<cli_cache::Cached> {
+        let cli = self.cli.clone();
+        let key = session.to_string();
+        let read = tokio::task::spawn_blocking(move || cli.read(&key))
+            .await
+            .ok()?;
+        match read {
+            Ok(Some(c)) if c.start_url.as_deref().is_none_or(|u| u == start_url) => Some(c),
+            Ok(_) => None,
+            Err(e) => {
+                warn!(session, error = %e, "ignoring the AWS CLI cache entry");
+                None
+            }
+        }
     }
 
     /// Marks a session's token dead and drops what was issued under it.
@@ -469,11 +588,7 @@ impl Agent {
     ) -> Result<UnlockOutcome> {
         let s = self.session(&spec.key);
         let _one_at_a_time = s.unlock.lock().await;
-        let now = SystemTime::now();
-        let mut stored = match s.state.lock().unwrap().stored.clone() {
-            Some(st) => Some(st),
-            None => None,
-        };
+        let mut stored = s.state.lock().unwrap().stored.clone();
         if stored.is_none() {
             stored = self.load_stored(&spec.key).await?;
         }
@@ -490,27 +605,9 @@ impl Agent {
 
         let mut how = None;
         if !force_login {
-            let state = SessionState {
-                stored: Some(stored.clone()),
-                ..Default::default()
-            };
-            let token_ok = stored
-                .token
-                .as_ref()
-                .is_some_and(|t| t.expires_at > now + TOKEN_REFRESH_BUFFER);
-            if token_ok && !s.state.lock().unwrap().expired {
-                how = Some("stored");
-            } else if state.refreshable(now) {
-                let _refreshing = s.refresh.lock().await;
-                match self.refresh_token(&s, &stored).await {
-                    Ok(t) => {
-                        stored.token = Some(t);
-                        how = Some("refreshed");
-                    }
-                    Err(e) => {
-                        info!(session = %spec.key, error = %e, "stored token cannot be refreshed; a login is needed")
-                    }
-                }
+            if let Some((reused, h)) = self.reuse(&s, &spec, stored.clone()).await {
+                stored = reused;
+                how = Some(h);
             }
         }
         if how.is_none() {
@@ -556,6 +653,66 @@ impl Agent {
             unlocked_until,
             token_expires_at,
         })
+    }
+
+    /// A token that unlocks without a browser: ours if still valid or refreshable, else (unless
+    /// `aws_cli_cache = "off"`) one that `aws sso login` left in the AWS CLI cache.
+    async fn reuse(
+        &self,
+        s: &Session,
+        spec: &SessionSpec,
+        stored: StoredSession,
+    ) -> Option<(StoredSession, &'static str)> {
+        let now = SystemTime::now();
+        let valid = |st: &StoredSession| {
+            st.token
+                .as_ref()
+                .is_some_and(|t| t.expires_at > now + TOKEN_REFRESH_BUFFER)
+        };
+        let refreshable = |st: &StoredSession| {
+            SessionState {
+                stored: Some(st.clone()),
+                ..Default::default()
+            }
+            .refreshable(now)
+        };
+        let refreshed = |r: Result<Token, AwsError>| match r {
+            Ok(_) => s.state.lock().unwrap().stored.clone(),
+            Err(e) => {
+                info!(session = %spec.key, error = %e, "token cannot be refreshed");
+                None
+            }
+        };
+        if valid(&stored) && !s.state.lock().unwrap().expired {
+            return Some((stored, "stored"));
+        }
+        if refreshable(&stored) {
+            let _refreshing = s.refresh.lock().await;
+            if let Some(st) = refreshed(self.refresh_token(s, &stored).await) {
+                return Some((st, "refreshed"));
+            }
+        }
+        if self.cfg.aws_cli_cache == AwsCliCache::Off {
+            return None;
+        }
+        let c = self.read_cli_cache(&spec.key, &spec.start_url).await?;
+        let candidate = StoredSession {
+            token: Some(c.token),
+            registration: c.registration.or(stored.registration),
+            ..stored
+        };
+        if valid(&candidate) {
+            info!(session = %spec.key, "imported a token from the AWS CLI cache");
+            return Some((candidate, "imported"));
+        }
+        if refreshable(&candidate) {
+            let _refreshing = s.refresh.lock().await;
+            if let Some(st) = refreshed(self.refresh_token(s, &candidate).await) {
+                info!(session = %spec.key, "imported and refreshed a token from the AWS CLI cache");
+                return Some((st, "imported"));
+            }
+        }
+        None
     }
 
     /// A registration for `flow`: the stored one while it is valid, for the same flow and
@@ -626,10 +783,7 @@ impl Agent {
         let keys = self.targets(session, all).await?;
         for key in &keys {
             let s = self.session(key);
-            let stored = match s.state.lock().unwrap().stored.clone() {
-                Some(st) => Some(st),
-                None => None,
-            };
+            let stored = s.state.lock().unwrap().stored.clone();
             let stored = match stored {
                 Some(st) => Some(st),
                 None => self.load_stored(key).await.unwrap_or(None),
@@ -638,6 +792,13 @@ impl Agent {
                 if let Some(t) = &st.token {
                     if let Err(e) = self.aws.logout(&st.region, &t.access_token).await {
                         warn!(session = %key, error = %e, "SSO Logout failed; deleting stored tokens anyway");
+                    }
+                    // The AWS CLI cache entry goes too when it is ours (mirrored, or the same token).
+                    let cached = self.read_cli_cache(key, &st.start_url).await;
+                    if self.cfg.aws_cli_cache == AwsCliCache::Mirror
+                        || cached.is_some_and(|c| c.token.access_token == t.access_token)
+                    {
+                        self.cli.delete(key);
                     }
                 }
             }

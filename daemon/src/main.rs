@@ -3,7 +3,9 @@
 
 mod agent;
 mod aws;
+mod cli_cache;
 mod error;
+mod keyring_store;
 mod login;
 mod profiles;
 mod secret;
@@ -15,7 +17,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use anyhow::Context;
 use clap::Parser;
-use ssoagent_client::config::{self, AgentConfig, StoreKind};
+use ssoagent_client::config::{self, AgentConfig};
 use tracing::{Level, error, info};
 use tracing_subscriber::{EnvFilter, filter::Targets, prelude::*};
 
@@ -83,15 +85,10 @@ async fn run(args: Args) -> anyhow::Result<i32> {
     let cfg_path = config::config_path();
     let cfg = AgentConfig::load(&cfg_path)?;
     let state_dir = config::state_dir();
-    let store: Arc<dyn store::TokenStore> = match cfg.store {
-        StoreKind::File | StoreKind::Auto => Arc::new(store::FileStore::new(&state_dir)),
-        StoreKind::Keyring => anyhow::bail!(
-            "{}: store = \"keyring\" is not available in this build yet; use \"file\" or \"auto\"",
-            cfg_path.display()
-        ),
-    };
-    info!(config = %cfg_path.display(), state = %state_dir.display(), store = store.kind(), "starting");
-    let agent = Arc::new(agent::Agent::new(cfg, store, state_dir).await);
+    let stores = store::select(cfg.store, &state_dir)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
+    info!(config = %cfg_path.display(), state = %state_dir.display(), store = %stores.label, "starting");
+    let agent = Arc::new(agent::Agent::new(cfg, stores, state_dir).await);
     let listener = server::bind(&socket)?;
     let log_file = args
         .log_file

@@ -58,7 +58,7 @@ impl AgentRpc for Service {
             version: env!("CARGO_PKG_VERSION").into(),
             protocol: ssoagent_proto::PROTOCOL_VERSION,
             pid: std::process::id(),
-            store: a.store_kind().into(),
+            store: a.store_label().into(),
             sessions,
             log_file: self.log_file.clone(),
             config_file: a.config.path().display().to_string(),
@@ -112,7 +112,7 @@ impl AgentRpc for Service {
                 }));
             };
             let key = spec.key.clone();
-            let store = agent.store_kind();
+            let store = agent.store_label().to_string();
             let unlock = agent.unlock(spec, window, req.device_code, req.force_login, on_prompt);
             tokio::select! {
                 r = unlock => {
@@ -122,7 +122,7 @@ impl AgentRpc for Service {
                             how: o.how.into(),
                             unlocked_until: secs(o.unlocked_until),
                             token_expires_at: unix_secs::to_secs(o.token_expires_at),
-                            store: store.into(),
+                            store,
                         })),
                     }).map_err(Status::from);
                     let _ = tx.send(msg).await;

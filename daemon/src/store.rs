@@ -67,8 +67,6 @@ pub enum StoreError {
 
 /// A place for session tokens. Calls may block (a keyring is a D-Bus call away).
 pub trait TokenStore: Send + Sync {
-    /// "file" or "keyring", as status shows it.
-    fn kind(&self) -> &'static str;
     fn load(&self, session: &str) -> Result<Option<StoredSession>, StoreError>;
     fn save(&self, stored: &StoredSession) -> Result<(), StoreError>;
     fn delete(&self, session: &str) -> Result<(), StoreError>;
@@ -94,10 +92,6 @@ impl FileStore {
 }
 
 impl TokenStore for FileStore {
-    fn kind(&self) -> &'static str {
-        "file"
-    }
-
     fn load(&self, session: &str) -> Result<Option<StoredSession>, StoreError> {
         let path = self.path(session);
         let Some(bytes) = read_private(&path)? else {
@@ -249,4 +243,76 @@ mod tests {
         store.delete("work").unwrap();
         assert!(store.load("work").unwrap().is_none());
     }
+}
+
+/// The store the config asks for, how status names it, and the other store (to migrate from).
+pub struct Selected {
+    pub store: std::sync::Arc<dyn TokenStore>,
+    /// "keyring", "file", or "file (no keyring: …)" when `auto` fell back: never silent.
+    pub label: String,
+    pub other: Option<std::sync::Arc<dyn TokenStore>>,
+}
+
+/// Picks the token store: `keyring` must work, `file` is always there, `auto` takes the
+/// keyring when it answers and accepts a write, else the file store and says why.
+pub fn select(
+    kind: ssoagent_client::config::StoreKind,
+    state_dir: &Path,
+) -> Result<Selected, String> {
+    use std::sync::Arc;
+
+    use ssoagent_client::config::StoreKind;
+
+    use crate::keyring_store::KeyringStore;
+    let file: Arc<dyn TokenStore> = Arc::new(FileStore::new(state_dir));
+    match kind {
+        StoreKind::File => Ok(Selected {
+            store: file,
+            label: "file".into(),
+            other: KeyringStore::open()
+                .ok()
+                .map(|k| Arc::new(k) as Arc<dyn TokenStore>),
+        }),
+        StoreKind::Keyring => {
+            let k = KeyringStore::open().map_err(|e| format!("store = \"keyring\", but {e}"))?;
+            Ok(Selected {
+                store: Arc::new(k),
+                label: "keyring".into(),
+                other: Some(file),
+            })
+        }
+        StoreKind::Auto => match KeyringStore::open() {
+            Ok(k) => Ok(Selected {
+                store: Arc::new(k),
+                label: "keyring".into(),
+                other: Some(file),
+            }),
+            Err(e) => Ok(Selected {
+                store: file,
+                label: format!("file (no keyring: {e})"),
+                other: None,
+            }),
+        },
+    }
+}
+
+/// Moves sessions that rest in the other store into the chosen one (after a change of
+/// `store`), so switching loses no session. A session already in the chosen store wins.
+pub fn migrate(sel: &Selected, sessions: &[String]) -> Vec<String> {
+    let Some(other) = &sel.other else {
+        return Vec::new();
+    };
+    let mut moved = Vec::new();
+    for key in sessions {
+        if matches!(sel.store.load(key), Ok(Some(_))) {
+            continue;
+        }
+        let Ok(Some(s)) = other.load(key) else {
+            continue;
+        };
+        if sel.store.save(&s).is_ok() && other.delete(key).is_ok() {
+            moved.push(key.clone());
+        }
+    }
+    moved
 }
