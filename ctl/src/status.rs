@@ -66,6 +66,11 @@ pub async fn status(as_json: bool) -> Result<(), Failure> {
                     "account_id": p.account_id,
                     "role_name": p.role_name,
                     "credentials_expire_at": nonzero(p.credentials_expire_at),
+                    "role_arn": p.role_arn,
+                    "source_profile": p.source_profile,
+                    "verified_at": nonzero(p.verified_at),
+                    "verified_arn": p.verified_arn,
+                    "warning": p.warning,
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });

@@ -18,20 +18,22 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 use ssoagent_client::config::{AgentConfig, AwsCliCache, LoginFlow};
-use tracing::{info, warn};
+use tracing::{debug, info, trace, warn};
 
 use crate::{
-    aws::{Aws, AwsError, RoleCredentials},
+    aws::{AssumeRoleParams, Aws, AwsError, CallerIdentity, RoleCredentials},
     cli_cache::{self, CliCache},
     error::{Error, Result},
     login::{self, Prompt},
-    profiles::{AwsConfig, SessionSpec},
+    profiles::{AwsConfig, ChainedProfile, RoleProfile, Served, SessionSpec},
     secret::Secret,
     store::{self, Registration, StoredSession, Token, TokenStore, unix_secs},
 };
 
 /// Refresh the SSO access token when less than this is left (the AWS SDK for Rust uses 5 min).
 const TOKEN_REFRESH_BUFFER: Duration = Duration::from_secs(5 * 60);
+/// STS region for a profile with no `region`, as the AWS SDKs default.
+const DEFAULT_STS_REGION: &str = "us-east-1";
 /// Reuse a client registration until this long before it expires.
 const REGISTRATION_BUFFER: Duration = Duration::from_secs(15 * 60);
 
@@ -45,6 +47,8 @@ pub struct Agent {
     unlock_file: PathBuf,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     profiles: Mutex<HashMap<String, Arc<ProfileSlot>>>,
+    /// Profile → when WhoAmI last succeeded and the ARN it reported.
+    verified: Mutex<HashMap<String, (SystemTime, String)>>,
     /// Serialises writes of the unlock file.
     unlock_file_lock: tokio::sync::Mutex<()>,
 }
@@ -85,8 +89,8 @@ struct CachedCreds {
     fetched_at: Instant,
     session: String,
     generation: u64,
-    account_id: String,
-    role_name: String,
+    /// The profile definition the credentials were made for ([`Served::fingerprint`]).
+    fingerprint: String,
     creds: Arc<RoleCredentials>,
 }
 
@@ -152,6 +156,7 @@ impl Agent {
             unlock_file: state_dir.join("unlocked.json"),
             sessions: Mutex::default(),
             profiles: Mutex::default(),
+            verified: Mutex::default(),
             unlock_file_lock: tokio::sync::Mutex::new(()),
         };
         agent.migrate(&stores).await;
@@ -322,67 +327,142 @@ impl Agent {
     /// Role credentials for a profile: from memory when they have at least the refresh window
     /// left, else fetched (once, however many callers wait). Never starts a login.
     pub async fn credentials(&self, profile: &str) -> Result<Arc<RoleCredentials>> {
-        let prof = self.config.role_profile(profile).await?;
-        let session = self.session(&prof.session.key);
-        self.check_issuable(&session)?;
-        let slot = self.slot(profile);
-        // Usable: same session generation and role, and at least the refresh window left, or
-        // fetched while this request waited (AWS may issue less than the window; the callers
-        // that queued behind one fetch share it rather than each fetching again).
-        let fresh = |slot: &ProfileSlot,
-                     waited_since: Option<Instant>|
-         -> Option<Arc<RoleCredentials>> {
-            let c = slot.cached.lock().unwrap();
-            let c = c.as_ref()?;
-            let now = SystemTime::now();
-            let same = c.session == session.key
-                && c.generation == session.generation.load(Ordering::SeqCst)
-                && c.account_id == prof.account_id
-                && c.role_name == prof.role_name;
-            let long_enough = c.creds.expires_at > now + self.cfg.refresh_window
-                || (waited_since.is_some_and(|t| c.fetched_at >= t) && c.creds.expires_at > now);
-            (same && long_enough).then(|| c.creds.clone())
-        };
-        if let Some(c) = fresh(&slot, None) {
-            return Ok(c);
-        }
-        let waited_since = Instant::now();
-        let _fetching = slot.fetch.lock().await;
-        self.check_issuable(&session)?;
-        if let Some(c) = fresh(&slot, Some(waited_since)) {
-            return Ok(c);
-        }
-        let generation = session.generation.load(Ordering::SeqCst);
-        let (token, region) = self.access_token(&session).await?;
-        let creds = match self
+        let served = self.config.profile(profile).await?;
+        self.credentials_of(&served).await
+    }
+
+    /// The same for a resolved profile; a chained one first gets its source's credentials
+    /// (cached and single-flighted the same way), then assumes its role with STS.
+    fn credentials_of<'a>(
+        &'a self,
+        served: &'a Served,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Arc<RoleCredentials>>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            let name = served.name();
+            let session = self.session(&served.session().key);
+            self.check_issuable(&session)?;
+            let slot = self.slot(name);
+            let fingerprint = served.fingerprint();
+            // Usable: same session generation and definition, and at least the refresh window
+            // left, or fetched while this request waited (AWS may issue less than the window;
+            // callers queued behind one fetch share it rather than each fetching again).
+            let fresh = |waited_since: Option<Instant>| -> Option<Arc<RoleCredentials>> {
+                let c = slot.cached.lock().unwrap();
+                let c = c.as_ref()?;
+                let now = SystemTime::now();
+                let same = c.session == session.key
+                    && c.generation == session.generation.load(Ordering::SeqCst)
+                    && c.fingerprint == fingerprint;
+                let long_enough = c.creds.expires_at > now + self.cfg.refresh_window
+                    || (waited_since.is_some_and(|t| c.fetched_at >= t)
+                        && c.creds.expires_at > now);
+                (same && long_enough).then(|| c.creds.clone())
+            };
+            if let Some(c) = fresh(None) {
+                trace!(profile = name, "served from cache");
+                return Ok(c);
+            }
+            debug!(profile = name, "no usable cached credentials; fetching");
+            let waited_since = Instant::now();
+            let _fetching = slot.fetch.lock().await;
+            self.check_issuable(&session)?;
+            if let Some(c) = fresh(Some(waited_since)) {
+                debug!(profile = name, "served credentials fetched while waiting");
+                return Ok(c);
+            }
+            let generation = session.generation.load(Ordering::SeqCst);
+            let creds = match served {
+                Served::Sso(p) => self.fetch_sso(&session, p).await?,
+                Served::Chained(c) => {
+                    let source = self.credentials_of(&c.source).await?;
+                    self.assume(c, &source).await?
+                }
+            };
+            *slot.cached.lock().unwrap() = Some(CachedCreds {
+                fetched_at: Instant::now(),
+                session: session.key.clone(),
+                generation,
+                fingerprint,
+                creds: creds.clone(),
+            });
+            Ok(creds)
+        })
+    }
+
+    async fn fetch_sso(&self, session: &Session, p: &RoleProfile) -> Result<Arc<RoleCredentials>> {
+        let (token, region) = self.access_token(session).await?;
+        match self
             .aws
-            .role_credentials(&region, &token, &prof.account_id, &prof.role_name)
+            .role_credentials(&region, &token, &p.account_id, &p.role_name)
             .await
         {
-            Ok(c) => Arc::new(c),
+            Ok(c) => {
+                info!(profile = %p.name, account = %p.account_id, role = %p.role_name, "fetched role credentials");
+                Ok(Arc::new(c))
+            }
             Err(AwsError::Unauthorized(detail)) => {
                 warn!(session = %session.key, %detail, "the portal rejected a token believed valid; session expired");
-                self.expire(&session).await;
-                return Err(Error::expired(&session.key));
+                self.expire(session).await;
+                Err(Error::expired(&session.key))
             }
-            Err(AwsError::Forbidden(m)) => {
-                return Err(Error::AwsRefused(format!(
-                    "profile '{profile}': role {} in account {} was refused: {m}",
-                    prof.role_name, prof.account_id
-                )));
-            }
-            Err(e) => return Err(Error::AwsFailed(format!("profile '{profile}': {e}"))),
+            Err(AwsError::Forbidden(m)) => Err(Error::AwsRefused(format!(
+                "profile '{}': role {} in account {} was refused: {m}",
+                p.name, p.role_name, p.account_id
+            ))),
+            Err(e) => Err(Error::AwsFailed(format!("profile '{}': {e}", p.name))),
+        }
+    }
+
+    async fn assume(
+        &self,
+        c: &ChainedProfile,
+        source: &RoleCredentials,
+    ) -> Result<Arc<RoleCredentials>> {
+        let region = c.region.as_deref().unwrap_or(DEFAULT_STS_REGION);
+        let params = AssumeRoleParams {
+            role_arn: &c.role_arn,
+            session_name: &c.role_session_name,
+            external_id: c.external_id.as_deref(),
+            duration_seconds: c.duration_seconds,
         };
-        info!(profile, account = %prof.account_id, role = %prof.role_name, "fetched role credentials");
-        *slot.cached.lock().unwrap() = Some(CachedCreds {
-            fetched_at: Instant::now(),
-            session: session.key.clone(),
-            generation,
-            account_id: prof.account_id.clone(),
-            role_name: prof.role_name.clone(),
-            creds: creds.clone(),
-        });
-        Ok(creds)
+        match self.aws.assume_role(region, source, params).await {
+            Ok(creds) => {
+                info!(profile = %c.name, role_arn = %c.role_arn, "assumed role");
+                Ok(Arc::new(creds))
+            }
+            Err(AwsError::Forbidden(m)) => Err(Error::AwsRefused(format!(
+                "profile '{}': assuming {} was refused: {m}",
+                c.name, c.role_arn
+            ))),
+            Err(e) => Err(Error::AwsFailed(format!("profile '{}': {e}", c.name))),
+        }
+    }
+
+    /// STS GetCallerIdentity with a profile's credentials; remembered for status.
+    pub async fn whoami(&self, profile: &str) -> Result<CallerIdentity> {
+        let served = self.config.profile(profile).await?;
+        let creds = self.credentials_of(&served).await?;
+        let region = served.region().unwrap_or(DEFAULT_STS_REGION);
+        let id = self
+            .aws
+            .caller_identity(region, &creds)
+            .await
+            .map_err(|e| match e {
+                AwsError::Forbidden(m) => Error::AwsRefused(format!("profile '{profile}': {m}")),
+                e => Error::AwsFailed(format!("profile '{profile}': {e}")),
+            })?;
+        self.verified
+            .lock()
+            .unwrap()
+            .insert(profile.to_string(), (SystemTime::now(), id.arn.clone()));
+        Ok(id)
+    }
+
+    /// When a profile was last verified with [`Agent::whoami`], and as whom.
+    pub fn verified(&self, profile: &str) -> Option<(SystemTime, String)> {
+        self.verified.lock().unwrap().get(profile).cloned()
     }
 
     /// A usable access token (and its SSO region), refreshed first when it is near its end.
@@ -396,6 +476,7 @@ impl Agent {
         if let Some(t) = usable(&s.state.lock().unwrap()) {
             return Ok(t);
         }
+        debug!(session = %s.key, "access token near its end; refreshing");
         let _refreshing = s.refresh.lock().await;
         let (stored, refreshable) = {
             let st = s.state.lock().unwrap();
@@ -556,7 +637,7 @@ impl Agent {
             return self.config.session(session).await;
         }
         if !profile.is_empty() {
-            return Ok(self.config.role_profile(profile).await?.session);
+            return Ok(self.config.profile(profile).await?.session().clone());
         }
         let all = self.config.sessions().await?;
         match all.len() {

@@ -38,6 +38,68 @@ pub struct RoleProfile {
     pub role_name: String,
     /// The profile's service region (`region`), kept apart from the SSO region.
     pub region: Option<String>,
+    /// A setup mistake worth telling the user about (the profile still works here).
+    pub warning: Option<String>,
+}
+
+/// A profile that assumes a role with STS, with credentials from its `source_profile`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainedProfile {
+    pub name: String,
+    pub role_arn: String,
+    pub source: Box<Served>,
+    pub role_session_name: String,
+    pub external_id: Option<String>,
+    pub duration_seconds: Option<i32>,
+    /// The STS region: the profile's `region`, else us-east-1 (the SDKs' default).
+    pub region: Option<String>,
+}
+
+/// A profile the daemon serves: an SSO role, or a role chained from another profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Served {
+    Sso(RoleProfile),
+    Chained(ChainedProfile),
+}
+
+impl Served {
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Sso(p) => &p.name,
+            Self::Chained(c) => &c.name,
+        }
+    }
+
+    /// The SSO session at the root of the chain: locked there means locked here.
+    pub fn session(&self) -> &SessionSpec {
+        match self {
+            Self::Sso(p) => &p.session,
+            Self::Chained(c) => c.source.session(),
+        }
+    }
+
+    pub fn region(&self) -> Option<&str> {
+        match self {
+            Self::Sso(p) => p.region.as_deref(),
+            Self::Chained(c) => c.region.as_deref(),
+        }
+    }
+
+    /// Everything that decides which credentials this profile gets; a cache entry made for
+    /// another definition (the config changed) is not served.
+    pub fn fingerprint(&self) -> String {
+        match self {
+            Self::Sso(p) => format!("sso|{}|{}|{}", p.session.key, p.account_id, p.role_name),
+            Self::Chained(c) => format!(
+                "sts|{}|{}|{:?}|{:?}|{}",
+                c.role_arn,
+                c.role_session_name,
+                c.external_id,
+                c.duration_seconds,
+                c.source.fingerprint()
+            ),
+        }
+    }
 }
 
 /// The parsed config, cached by the file's modification time and size.
@@ -94,9 +156,14 @@ impl AwsConfig {
     }
 
     /// Resolves a profile by name into what the daemon needs to serve it.
-    pub async fn role_profile(&self, name: &str) -> Result<RoleProfile> {
+    pub async fn profile(&self, name: &str) -> Result<Served> {
         let set = self.load().await?;
-        resolve(&set, name, &self.path.display().to_string())
+        resolve(
+            &set,
+            name,
+            &self.path.display().to_string(),
+            &mut Vec::new(),
+        )
     }
 
     /// A session by `[sso-session]` name or legacy start URL.
@@ -129,15 +196,15 @@ impl AwsConfig {
         Ok(all_sessions(&*self.load().await?))
     }
 
-    /// Every profile that resolves to a role, with its session.
-    pub async fn role_profiles(&self) -> Result<Vec<RoleProfile>> {
+    /// Every profile the daemon can serve.
+    pub async fn profiles(&self) -> Result<Vec<Served>> {
         let set = self.load().await?;
         let file = self.path.display().to_string();
         let mut out: Vec<_> = set
             .profiles()
-            .filter_map(|n| resolve(&set, n, &file).ok())
+            .filter_map(|n| resolve(&set, n, &file, &mut Vec::new()).ok())
             .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.sort_by(|a, b| a.name().cmp(b.name()));
         Ok(out)
     }
 }
@@ -166,18 +233,91 @@ fn all_sessions(set: &ProfileSet) -> Vec<SessionSpec> {
 
 fn describe_load_error(e: &aws_config::profile::ProfileFileLoadError) -> String {
     use std::error::Error as _;
-    match e.source() {
+    let text = match e.source() {
         Some(cause) => format!("{e}: {cause}"),
         None => e.to_string(),
-    }
+    };
+    // aws-config words parse errors over two lines; a client prints one.
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn resolve(set: &ProfileSet, name: &str, file: &str) -> Result<RoleProfile> {
+/// Most hops a chain may have (the AWS CLI has no limit; this guards hostile files).
+const MAX_CHAIN: usize = 16;
+
+fn resolve(set: &ProfileSet, name: &str, file: &str, chain: &mut Vec<String>) -> Result<Served> {
     let Some(p) = set.get_profile(name) else {
-        return Err(Error::Config(format!(
-            "profile '{name}' not found in {file}"
-        )));
+        return Err(Error::Config(match chain.last() {
+            Some(from) => format!(
+                "profile '{from}' has source_profile = {name}, but {file} has no profile '{name}'"
+            ),
+            None => format!("profile '{name}' not found in {file}"),
+        }));
     };
+    if p.get("role_arn").is_some() {
+        return chained(set, p, file, chain);
+    }
+    resolve_sso(p, set, file).map(Served::Sso)
+}
+
+fn chained(set: &ProfileSet, p: &Profile, file: &str, chain: &mut Vec<String>) -> Result<Served> {
+    let name = p.name();
+    for unsupported in ["mfa_serial", "credential_source", "web_identity_token_file"] {
+        if p.get(unsupported).is_some() {
+            return Err(Error::Config(format!(
+                "profile '{name}' uses {unsupported}, which ssoagent does not support yet"
+            )));
+        }
+    }
+    let role_arn = required(p, "role_arn", file)?;
+    let source = required(p, "source_profile", file)?;
+    chain.push(name.to_string());
+    if chain.iter().any(|n| n == source) || chain.len() > MAX_CHAIN {
+        chain.push(source.to_string());
+        return Err(Error::Config(format!(
+            "profiles in {file} form a cycle through source_profile: {}",
+            chain.join(" -> ")
+        )));
+    }
+    let source = resolve(set, source, file, chain)?;
+    let duration_seconds = match p.get("duration_seconds") {
+        Some(d) => Some(d.trim().parse::<i32>().map_err(|_| {
+            Error::Config(format!(
+                "profile '{name}' has duration_seconds = {d}, not a number of seconds"
+            ))
+        })?),
+        None => None,
+    };
+    Ok(Served::Chained(ChainedProfile {
+        name: name.to_string(),
+        role_arn: role_arn.to_string(),
+        source: Box::new(source),
+        role_session_name: p
+            .get("role_session_name")
+            .map(str::to_string)
+            .unwrap_or_else(|| default_session_name(name)),
+        external_id: p.get("external_id").map(str::to_string),
+        duration_seconds,
+        region: p.get("region").map(str::to_string),
+    }))
+}
+
+/// `ssoagent-<profile>`, cut to STS's 64 characters of `[\w+=,.@-]`.
+fn default_session_name(profile: &str) -> String {
+    format!("ssoagent-{profile}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect()
+}
+
+fn resolve_sso(p: &Profile, set: &ProfileSet, file: &str) -> Result<RoleProfile> {
+    let name = p.name();
     let region = p.get("region").map(str::to_string);
     let agent_keys = p.get("ssoagent_session").is_some()
         || p.get("ssoagent_account_id").is_some()
@@ -200,6 +340,7 @@ fn resolve(set: &ProfileSet, name: &str, file: &str) -> Result<RoleProfile> {
             account_id: account_id.into(),
             role_name: role_name.into(),
             region,
+            warning: None,
         });
     }
     if native_keys {
@@ -216,18 +357,25 @@ fn resolve(set: &ProfileSet, name: &str, file: &str) -> Result<RoleProfile> {
             }
             None => legacy_session(p, file)?,
         };
+        let warning = p
+            .get("credential_process")
+            .filter(|c| c.contains("ssoagent-cred"))
+            .map(|_| {
+                format!(
+                    "profile '{name}' has both native SSO keys (sso_account_id, sso_role_name) and an \
+                     ssoagent credential_process: AWS SDKs use the SSO keys and bypass the agent. \
+                     Move the credential_process to a wrapper profile, or use ssoagent_session, \
+                     ssoagent_account_id and ssoagent_role_name instead"
+                )
+            });
         return Ok(RoleProfile {
             name: name.into(),
             session,
             account_id: account_id.into(),
             role_name: role_name.into(),
             region,
+            warning,
         });
-    }
-    if p.get("role_arn").is_some() {
-        return Err(Error::Config(format!(
-            "profile '{name}' assumes a role (role_arn); chained roles are not supported yet"
-        )));
     }
     Err(Error::Config(format!(
         "profile '{name}' in {file} is not an SSO profile: it needs sso_session (or sso_start_url and \

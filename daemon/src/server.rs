@@ -18,7 +18,7 @@ use ssoagent_proto::v1::agent_server::AgentServer;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::{Request, Status, transport::server::UdsConnectInfo};
-use tracing::{info, warn};
+use tracing::{info, trace, warn};
 
 use crate::{agent::Agent, service::Service};
 
@@ -135,6 +135,7 @@ fn check_peer(req: Request<()>) -> Result<Request<()>, Status> {
         .get::<UdsConnectInfo>()
         .and_then(|i| i.peer_cred)
         .map(|c| c.uid());
+    trace!(peer_uid = ?peer, "request");
     match peer {
         Some(u) if u == uid() => Ok(req),
         Some(u) => {

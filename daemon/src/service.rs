@@ -5,10 +5,11 @@ use std::{pin::Pin, sync::Arc, time::Duration};
 use ssoagent_proto::v1::{self as pb, agent_server::Agent as AgentRpc};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
-use tracing::{info, instrument};
+use tracing::{debug, info, instrument};
 
 use crate::{
     agent::{Agent, secs},
+    profiles::Served,
     store::unix_secs,
 };
 
@@ -16,6 +17,36 @@ pub struct Service {
     pub agent: Arc<Agent>,
     /// The log file when detached; empty when logging to stderr.
     pub log_file: String,
+}
+
+fn profile_status(a: &Agent, p: &Served) -> pb::ProfileStatus {
+    let (verified_at, verified_arn) = a.verified(p.name()).unzip();
+    let mut out = pb::ProfileStatus {
+        name: p.name().to_string(),
+        credentials_expire_at: secs(a.cached_expiry(p.name())),
+        verified_at: secs(verified_at),
+        verified_arn: verified_arn.unwrap_or_default(),
+        ..Default::default()
+    };
+    match p {
+        Served::Sso(s) => {
+            out.account_id = s.account_id.clone();
+            out.role_name = s.role_name.clone();
+            out.warning = s.warning.clone().unwrap_or_default();
+        }
+        Served::Chained(c) => {
+            out.role_arn = c.role_arn.clone();
+            out.source_profile = c.source.name().to_string();
+            out.account_id = c.role_arn.split(':').nth(4).unwrap_or_default().to_string();
+            out.role_name = c
+                .role_arn
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
+    }
+    out
 }
 
 fn rfc3339(t: std::time::SystemTime) -> String {
@@ -31,19 +62,14 @@ impl AgentRpc for Service {
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let a = &self.agent;
         let sessions = a.sessions_view().await.map_err(Status::from)?;
-        let profiles = a.config.role_profiles().await.map_err(Status::from)?;
+        let profiles = a.config.profiles().await.map_err(Status::from)?;
         let sessions = sessions
             .into_iter()
             .map(|v| pb::SessionStatus {
                 profiles: profiles
                     .iter()
-                    .filter(|p| p.session.key == v.spec.key)
-                    .map(|p| pb::ProfileStatus {
-                        name: p.name.clone(),
-                        account_id: p.account_id.clone(),
-                        role_name: p.role_name.clone(),
-                        credentials_expire_at: secs(a.cached_expiry(&p.name)),
-                    })
+                    .filter(|p| p.session().key == v.spec.key)
+                    .map(|p| profile_status(a, p))
                     .collect(),
                 name: v.spec.key,
                 start_url: v.spec.start_url,
@@ -71,11 +97,14 @@ impl AgentRpc for Service {
         req: Request<pb::GetCredentialsRequest>,
     ) -> Result<Response<pb::Credentials>, Status> {
         let profile = req.into_inner().profile;
+        debug!(%profile, "GetCredentials");
         if profile.is_empty() {
             return Err(Status::invalid_argument("no profile given"));
         }
+        let served = self.agent.config.profile(&profile).await?;
         let c = self.agent.credentials(&profile).await?;
         Ok(Response::new(pb::Credentials {
+            region: served.region().unwrap_or_default().to_string(),
             access_key_id: c.access_key_id.clone(),
             secret_access_key: c.secret_access_key.expose().to_string(),
             session_token: c.session_token.expose().to_string(),
@@ -151,6 +180,21 @@ impl AgentRpc for Service {
         let r = req.into_inner();
         let sessions = self.agent.logout(&r.session, r.all).await?;
         Ok(Response::new(pb::LogoutResponse { sessions }))
+    }
+
+    #[instrument(skip_all)]
+    async fn who_am_i(
+        &self,
+        req: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::Identity>, Status> {
+        let profile = req.into_inner().profile;
+        let id = self.agent.whoami(&profile).await?;
+        Ok(Response::new(pb::Identity {
+            profile,
+            account: id.account,
+            arn: id.arn,
+            user_id: id.user_id,
+        }))
     }
 
     #[instrument(skip_all)]
