@@ -3,6 +3,7 @@
 mod browser;
 mod daemon;
 mod demo;
+mod run;
 mod status;
 mod unlock;
 
@@ -26,6 +27,9 @@ Examples:
   ssoagentctl unlock --profile dev    unlock the session profile 'dev' uses
   ssoagentctl unlock work --for 8h    ... and lock it again after 8 hours
   ssoagentctl unlock --device-code    device-code login (for a browser on another machine)
+  ssoagentctl unlock work --verify    ... and prove every profile of it works (STS)
+  ssoagentctl exec -p dev -- aws s3 ls  run a program with a profile's credentials
+  eval \"$(ssoagentctl env -p dev)\"     the same for your shell
   ssoagentctl status                  sessions, unlock deadlines, cached credentials
   ssoagentctl lock --all              stop issuing credentials now
   ssoagentctl demo                    try it all against a built-in emulator (no AWS needed)
@@ -66,6 +70,35 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run a program with a profile's credentials and region in its environment.
+    #[command(after_help = "Example: ssoagentctl exec --profile dev -- aws s3 ls\n\
+The program gets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,\n\
+AWS_CREDENTIAL_EXPIRATION and AWS_REGION/AWS_DEFAULT_REGION; AWS_PROFILE is removed.\n\
+Its exit code is passed through. A locked session is exit 3, never a login.")]
+    Exec {
+        /// Profile (default: $AWS_PROFILE).
+        #[arg(long, short)]
+        profile: Option<String>,
+        /// The command and its arguments, after --.
+        #[arg(trailing_var_arg = true, required = true, num_args = 1..)]
+        command: Vec<String>,
+    },
+    /// Print a profile's credentials as environment variables, e.g. eval "$(ssoagentctl env -p dev)".
+    Env {
+        /// Profile (default: $AWS_PROFILE).
+        #[arg(long, short)]
+        profile: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: run::Format,
+    },
+    /// Show who a profile's credentials belong to (STS GetCallerIdentity).
+    Whoami {
+        /// Profile (default: $AWS_PROFILE).
+        #[arg(long, short)]
+        profile: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Start ssoagentd in the background if it is not running.
     Start,
     /// Stop the running ssoagentd (unlocked sessions stay unlocked when it starts again).
@@ -92,6 +125,10 @@ struct UnlockArgs {
     /// Only print the URL (and code); do not open a browser.
     #[arg(long)]
     no_browser: bool,
+    /// After unlocking, check every profile of the session with STS GetCallerIdentity and
+    /// report each one that fails (exit 5 if any does).
+    #[arg(long)]
+    verify: bool,
 }
 
 #[derive(Args)]
@@ -176,6 +213,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
+        Cmd::Exec { profile, command } => run::exec(profile, command, autostart).await,
+        Cmd::Env { profile, format } => run::env(profile, format, autostart).await,
+        Cmd::Whoami { profile, json } => run::whoami(profile, json, autostart).await,
         Cmd::Demo => demo::run().await,
     }
 }

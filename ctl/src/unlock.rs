@@ -58,10 +58,51 @@ pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<()
                     when(u.token_expires_at),
                     u.store
                 );
+                if a.verify {
+                    return verify(&mut client, &u.session).await;
+                }
                 return Ok(());
             }
         }
     }
+}
+
+/// WhoAmI for every profile of the session, so a human knows the grant works before robots
+/// start: one line per profile, exit 5 if any fails.
+async fn verify(client: &mut ssoagent_client::AgentClient, session: &str) -> Result<(), Failure> {
+    let status = client.status(proto::StatusRequest {}).await?.into_inner();
+    let profiles: Vec<String> = status
+        .sessions
+        .iter()
+        .filter(|s| s.name == session)
+        .flat_map(|s| s.profiles.iter().map(|p| p.name.clone()))
+        .collect();
+    if profiles.is_empty() {
+        println!("no profiles use session '{session}'; nothing to verify");
+        return Ok(());
+    }
+    let mut failed = 0;
+    for profile in profiles {
+        match client
+            .who_am_i(proto::WhoAmIRequest {
+                profile: profile.clone(),
+            })
+            .await
+        {
+            Ok(id) => println!("  ok      {profile}: {}", id.into_inner().arn),
+            Err(e) => {
+                failed += 1;
+                println!("  FAILED  {profile}: {}", exit::message(&e));
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::new(
+            exit::FAILED,
+            format!("{failed} profile(s) of session '{session}' failed verification"),
+        ));
+    }
+    Ok(())
 }
 
 fn show_prompt(p: &proto::LoginPrompt, no_browser: bool) {

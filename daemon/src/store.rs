@@ -248,7 +248,7 @@ mod tests {
 /// The store the config asks for, how status names it, and the other store (to migrate from).
 pub struct Selected {
     pub store: std::sync::Arc<dyn TokenStore>,
-    /// "keyring", "file", or "file (no keyring: …)" when `auto` fell back: never silent.
+    /// "keyring", "file", or "file (no OS keyring …)" when `auto` fell back: never silent.
     pub label: String,
     pub other: Option<std::sync::Arc<dyn TokenStore>>,
 }
@@ -287,11 +287,14 @@ pub fn select(
                 label: "keyring".into(),
                 other: Some(file),
             }),
-            Err(e) => Ok(Selected {
-                store: file,
-                label: format!("file (no keyring: {e})"),
-                other: None,
-            }),
+            Err(e) => {
+                tracing::warn!(reason = %e, "no usable OS keyring; tokens go to the file store");
+                Ok(Selected {
+                    store: file,
+                    label: "file (no OS keyring available; see the daemon log)".into(),
+                    other: None,
+                })
+            }
         },
     }
 }
