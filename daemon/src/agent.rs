@@ -32,6 +32,10 @@ use crate::{
 
 /// Refresh the SSO access token when less than this is left (the AWS SDK for Rust uses 5 min).
 const TOKEN_REFRESH_BUFFER: Duration = Duration::from_secs(5 * 60);
+/// Credentials are refreshed in the background this long before they enter the refresh window.
+const REFRESH_AHEAD: Duration = Duration::from_secs(60);
+/// ... if they were served within this time.
+const REFRESH_AHEAD_IF_USED_WITHIN: Duration = Duration::from_secs(30 * 60);
 /// STS region for a profile with no `region`, as the AWS SDKs default.
 const DEFAULT_STS_REGION: &str = "us-east-1";
 /// Reuse a client registration until this long before it expires.
@@ -83,6 +87,8 @@ struct Window {
 struct ProfileSlot {
     fetch: tokio::sync::Mutex<()>,
     cached: Mutex<Option<CachedCreds>>,
+    /// When credentials were last served: only profiles in use are refreshed ahead.
+    last_served: Mutex<Option<Instant>>,
 }
 
 struct CachedCreds {
@@ -265,6 +271,7 @@ impl Agent {
                 Arc::new(ProfileSlot {
                     fetch: tokio::sync::Mutex::new(()),
                     cached: Mutex::new(None),
+                    last_served: Mutex::new(None),
                 })
             })
             .clone()
@@ -360,6 +367,7 @@ impl Agent {
                         && c.creds.expires_at > now);
                 (same && long_enough).then(|| c.creds.clone())
             };
+            *slot.last_served.lock().unwrap() = Some(Instant::now());
             if let Some(c) = fresh(None) {
                 trace!(profile = name, "served from cache");
                 return Ok(c);
@@ -372,23 +380,80 @@ impl Agent {
                 debug!(profile = name, "served credentials fetched while waiting");
                 return Ok(c);
             }
-            let generation = session.generation.load(Ordering::SeqCst);
-            let creds = match served {
-                Served::Sso(p) => self.fetch_sso(&session, p).await?,
-                Served::Chained(c) => {
-                    let source = self.credentials_of(&c.source).await?;
-                    self.assume(c, &source).await?
-                }
-            };
-            *slot.cached.lock().unwrap() = Some(CachedCreds {
-                fetched_at: Instant::now(),
-                session: session.key.clone(),
-                generation,
-                fingerprint,
-                creds: creds.clone(),
-            });
-            Ok(creds)
+            self.fetch_into(served, &session, &slot).await
         })
+    }
+
+    /// Fetches a profile's credentials from AWS and caches them. Callers hold `slot.fetch`.
+    async fn fetch_into(
+        &self,
+        served: &Served,
+        session: &Session,
+        slot: &ProfileSlot,
+    ) -> Result<Arc<RoleCredentials>> {
+        let generation = session.generation.load(Ordering::SeqCst);
+        let creds = match served {
+            Served::Sso(p) => self.fetch_sso(session, p).await?,
+            Served::Chained(c) => {
+                let source = self.credentials_of(&c.source).await?;
+                self.assume(c, &source).await?
+            }
+        };
+        *slot.cached.lock().unwrap() = Some(CachedCreds {
+            fetched_at: Instant::now(),
+            session: session.key.clone(),
+            generation,
+            fingerprint: served.fingerprint(),
+            creds: creds.clone(),
+        });
+        Ok(creds)
+    }
+
+    /// Refreshes ahead, in the background, the credentials of profiles in use that are about to
+    /// enter the refresh window, so requests keep being served from memory and never wait on
+    /// AWS while valid credentials exist.
+    async fn refresh_ahead(&self) {
+        let now = SystemTime::now();
+        let due: Vec<(String, Arc<ProfileSlot>)> = self
+            .profiles
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, slot)| {
+                let in_use = slot
+                    .last_served
+                    .lock()
+                    .unwrap()
+                    .is_some_and(|t| t.elapsed() < REFRESH_AHEAD_IF_USED_WITHIN);
+                let nearing = slot.cached.lock().unwrap().as_ref().is_some_and(|c| {
+                    c.creds.expires_at > now
+                        && c.creds.expires_at <= now + self.cfg.refresh_window + REFRESH_AHEAD
+                });
+                in_use && nearing
+            })
+            .map(|(name, slot)| (name.clone(), slot.clone()))
+            .collect();
+        for (name, slot) in due {
+            let Ok(served) = self.config.profile(&name).await else {
+                continue;
+            };
+            let session = self.session(&served.session().key);
+            if self.check_issuable(&session).is_err() {
+                continue;
+            }
+            // A request already fetching does the job.
+            let Ok(_fetching) = slot.fetch.try_lock() else {
+                continue;
+            };
+            match self.fetch_into(&served, &session, &slot).await {
+                Ok(_) => {
+                    debug!(profile = %name, "refreshed credentials ahead of the refresh window")
+                }
+                Err(e) => {
+                    warn!(profile = %name, error = %e, "refresh ahead failed; cached credentials stay in use")
+                }
+            }
+        }
     }
 
     async fn fetch_sso(&self, session: &Session, p: &RoleProfile) -> Result<Arc<RoleCredentials>> {
@@ -977,6 +1042,7 @@ impl Agent {
         if changed {
             self.save_windows().await;
         }
+        self.refresh_ahead().await;
     }
 
     /// Refreshes a session's token now (single-flight with request-driven refreshes).

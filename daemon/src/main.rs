@@ -41,6 +41,10 @@ struct Args {
     /// Append logs to this file instead of stderr.
     #[arg(long)]
     log_file: Option<PathBuf>,
+    /// Exit after this long without requests (e.g. 30m); for socket activation, which starts
+    /// the daemon again on the next request. Unlocked sessions stay unlocked.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    idle_timeout: Option<std::time::Duration>,
 }
 
 fn main() {
@@ -69,19 +73,29 @@ fn main() {
 }
 
 async fn run(args: Args) -> anyhow::Result<i32> {
-    let socket = args.socket.unwrap_or_else(ssoagent_client::socket_path);
-    let dir = socket.parent().context("socket path has no directory")?;
-    server::prepare_dir(dir)?;
-    let _pid = match server::lock_pidfile(&socket)? {
-        Ok(lock) => lock,
-        Err(server::AlreadyRunning(pid)) => {
-            eprintln!(
-                "ssoagentd: already running (pid {pid}) on {}",
-                socket.display()
-            );
-            return Ok(server::ALREADY_RUNNING);
+    // A socket passed by systemd belongs to systemd: no pidfile, never unlinked by us.
+    let activated = server::activated_listener()?;
+    let mut own_socket = None;
+    let mut _pid = None;
+    if activated.is_none() {
+        let socket = args
+            .socket
+            .clone()
+            .unwrap_or_else(ssoagent_client::socket_path);
+        let dir = socket.parent().context("socket path has no directory")?;
+        server::prepare_dir(dir)?;
+        match server::lock_pidfile(&socket)? {
+            Ok(lock) => _pid = Some(lock),
+            Err(server::AlreadyRunning(pid)) => {
+                eprintln!(
+                    "ssoagentd: already running (pid {pid}) on {}",
+                    socket.display()
+                );
+                return Ok(server::ALREADY_RUNNING);
+            }
         }
-    };
+        own_socket = Some(socket);
+    }
     let cfg_path = config::config_path();
     let cfg = AgentConfig::load(&cfg_path)?;
     let state_dir = config::state_dir();
@@ -89,12 +103,16 @@ async fn run(args: Args) -> anyhow::Result<i32> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
     info!(config = %cfg_path.display(), state = %state_dir.display(), store = %stores.label, "starting");
     let agent = Arc::new(agent::Agent::new(cfg, stores, state_dir).await);
-    let listener = server::bind(&socket)?;
+    let listener = match (activated, &own_socket) {
+        (Some(l), _) => l,
+        (None, Some(path)) => server::bind(path)?,
+        (None, None) => unreachable!("either activated or our own socket"),
+    };
     let log_file = args
         .log_file
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    server::serve(listener, socket, agent, log_file).await?;
+    server::serve(listener, own_socket, agent, log_file, args.idle_timeout).await?;
     Ok(0)
 }
 
@@ -154,7 +172,11 @@ fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
                 .init();
         }
         None => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_writer(std::io::stderr),
+            )
             .init(),
     }
     Ok(())

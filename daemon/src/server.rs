@@ -9,7 +9,10 @@ use std::{
         unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt},
     },
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -127,6 +130,18 @@ pub fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
     Ok(listener)
 }
 
+/// When the last RPC arrived (Unix seconds), for the idle exit of an activated daemon.
+static LAST_ACTIVITY: AtomicU64 = AtomicU64::new(0);
+/// Logins in progress: a human may take minutes without any RPC; never exit under them.
+pub static LOGINS_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// Every RPC passes here: the peer must be the daemon's own user.
 #[allow(clippy::result_large_err)]
 fn check_peer(req: Request<()>) -> Result<Request<()>, Status> {
@@ -136,6 +151,7 @@ fn check_peer(req: Request<()>) -> Result<Request<()>, Status> {
         .and_then(|i| i.peer_cred)
         .map(|c| c.uid());
     trace!(peer_uid = ?peer, "request");
+    LAST_ACTIVITY.store(unix_now(), Ordering::Relaxed);
     match peer {
         Some(u) if u == uid() => Ok(req),
         Some(u) => {
@@ -151,17 +167,33 @@ fn check_peer(req: Request<()>) -> Result<Request<()>, Status> {
     }
 }
 
-/// Serves until SIGTERM/SIGINT, then removes the socket it bound.
+/// Takes a socket passed by systemd (`LISTEN_FDS`), if any.
+pub fn activated_listener() -> anyhow::Result<Option<UnixListener>> {
+    let mut fds = listenfd::ListenFd::from_env();
+    let Some(l) = fds
+        .take_unix_listener(0)
+        .context("LISTEN_FDS names no usable unix socket")?
+    else {
+        return Ok(None);
+    };
+    l.set_nonblocking(true)?;
+    Ok(Some(UnixListener::from_std(l)?))
+}
+
+/// Serves until SIGTERM/SIGINT (or `idle` without requests), then removes the socket if we
+/// bound it (`socket` is `None` for an activated socket, which belongs to systemd).
 pub async fn serve(
     listener: UnixListener,
-    socket: PathBuf,
+    socket: Option<PathBuf>,
     agent: Arc<Agent>,
     log_file: String,
+    idle: Option<Duration>,
 ) -> anyhow::Result<()> {
+    LAST_ACTIVITY.store(unix_now(), Ordering::Relaxed);
     let ticker = {
         let agent = agent.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(15));
+            let mut every = tokio::time::interval(Duration::from_secs(5));
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
@@ -173,15 +205,45 @@ pub async fn serve(
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
     let service = tonic::service::interceptor::InterceptedService::new(service, check_peer);
-    info!(socket = %socket.display(), pid = std::process::id(), "ssoagentd ready");
+    match &socket {
+        Some(path) => info!(socket = %path.display(), pid = std::process::id(), "ssoagentd ready"),
+        None => info!(
+            pid = std::process::id(),
+            "ssoagentd ready on an activated socket"
+        ),
+    }
+    let stop = async {
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            _ = idle_exit(idle) => {}
+        }
+    };
     let result = tonic::transport::Server::builder()
         .add_service(service)
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown_signal())
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stop)
         .await;
     ticker.abort();
-    let _ = fs::remove_file(&socket);
+    if let Some(path) = socket {
+        let _ = fs::remove_file(path);
+    }
     info!("ssoagentd stopped");
     result.context("serving failed")
+}
+
+/// Resolves after `idle` without requests and without a login in progress; never if `None`.
+/// Unlock state and tokens are on disk, so the next activation picks up where this left off.
+async fn idle_exit(idle: Option<Duration>) {
+    let Some(idle) = idle else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(Duration::from_secs(1).min(idle)).await;
+        let quiet = unix_now().saturating_sub(LAST_ACTIVITY.load(Ordering::Relaxed));
+        if quiet >= idle.as_secs() && LOGINS_IN_FLIGHT.load(Ordering::Relaxed) == 0 {
+            info!(idle = %humantime::format_duration(idle), "idle; exiting until the next activation");
+            return;
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -13,6 +13,22 @@ use crate::{
     store::unix_secs,
 };
 
+/// Counts an unlock in progress so an idle exit never cuts a human's login short.
+struct LoginGuard;
+
+impl LoginGuard {
+    fn new() -> Self {
+        crate::server::LOGINS_IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self
+    }
+}
+
+impl Drop for LoginGuard {
+    fn drop(&mut self) {
+        crate::server::LOGINS_IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 pub struct Service {
     pub agent: Arc<Agent>,
     /// The log file when detached; empty when logging to stderr.
@@ -128,6 +144,7 @@ impl AgentRpc for Service {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let agent = self.agent.clone();
         tokio::spawn(async move {
+            let _login = LoginGuard::new();
             let prompt_tx = tx.clone();
             let on_prompt = move |p: crate::login::Prompt| {
                 let _ = prompt_tx.try_send(Ok(pb::UnlockEvent {
