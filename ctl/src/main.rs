@@ -107,6 +107,12 @@ Its exit code is passed through. A locked session is exit 3, never a login.")]
     Restart,
     /// Run a complete demo against the built-in IAM Identity Center emulator (no AWS needed).
     Demo,
+    /// Print shell completions, e.g. ssoagentctl completions bash > /etc/bash_completion.d/ssoagentctl
+    Completions {
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. ssoagentctl man > ~/.local/share/man/man1/ssoagentctl.1
+    Man,
 }
 
 #[derive(Args)]
@@ -217,6 +223,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Env { profile, format } => run::env(profile, format, autostart).await,
         Cmd::Whoami { profile, json } => run::whoami(profile, json, autostart).await,
         Cmd::Demo => demo::run().await,
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "ssoagentctl", &mut std::io::stdout());
+            Ok(())
+        }
+        Cmd::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(|e| Failure::new(exit::FAILED, e.to_string()))
+        }
     }
 }
 
