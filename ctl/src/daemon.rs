@@ -113,17 +113,17 @@ pub async fn start() -> Result<(), Failure> {
             std::thread::spawn(move || child.wait());
             return Ok(());
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            if status.code() != Some(DAEMON_ALREADY_RUNNING) {
-                return Err(Failure::new(
-                    exit::UNREACHABLE,
-                    format!(
-                        "ssoagentd exited at start ({status}); see its log: {}{}",
-                        log.display(),
-                        log_tail(&log)
-                    ),
-                ));
-            }
+        if let Ok(Some(status)) = child.try_wait()
+            && status.code() != Some(DAEMON_ALREADY_RUNNING)
+        {
+            return Err(Failure::new(
+                exit::UNREACHABLE,
+                format!(
+                    "ssoagentd exited at start ({status}); see its log: {}{}",
+                    log.display(),
+                    log_tail(&log)
+                ),
+            ));
         }
         if Instant::now() > deadline {
             return Err(Failure::new(

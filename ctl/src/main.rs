@@ -108,9 +108,7 @@ Its exit code is passed through. A locked session is exit 3, never a login.")]
     /// Run a complete demo against the built-in IAM Identity Center emulator (no AWS needed).
     Demo,
     /// Print shell completions, e.g. ssoagentctl completions bash > /etc/bash_completion.d/ssoagentctl
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
     /// Print the man page (roff), e.g. ssoagentctl man > ~/.local/share/man/man1/ssoagentctl.1
     Man,
 }
@@ -225,7 +223,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Demo => demo::run().await,
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "ssoagentctl", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "ssoagentctl",
+                &mut std::io::stdout(),
+            );
             Ok(())
         }
         Cmd::Man => {

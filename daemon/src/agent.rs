@@ -292,11 +292,10 @@ impl Agent {
         let cli = (self.cfg.aws_cli_cache == AwsCliCache::Mirror).then(|| self.cli.clone());
         let stored = stored.clone();
         tokio::task::spawn_blocking(move || {
-            if let Some(cli) = cli {
-                if let Err(e) = cli.write(&stored) {
+            if let Some(cli) = cli
+                && let Err(e) = cli.write(&stored) {
                     warn!(session = %stored.session, error = %e, "cannot mirror the token to the AWS CLI cache");
                 }
-            }
             store.save(&stored)
         })
         .await
@@ -592,15 +591,13 @@ impl Agent {
     async fn refresh_token(&self, s: &Session, stored: &StoredSession) -> Result<Token, AwsError> {
         let mirror = self.cfg.aws_cli_cache == AwsCliCache::Mirror;
         let mut stored = stored.clone();
-        if mirror {
-            if let Some(newer) = self.newer_in_cli_cache(&stored).await {
-                stored = newer;
-                let t = stored.token.clone().expect("adopted a token");
-                if t.expires_at > SystemTime::now() + TOKEN_REFRESH_BUFFER {
-                    info!(session = %s.key, "adopted a newer token from the AWS CLI cache");
-                    self.adopt(s, &stored).await;
-                    return Ok(t);
-                }
+        if mirror && let Some(newer) = self.newer_in_cli_cache(&stored).await {
+            stored = newer;
+            let t = stored.token.clone().expect("adopted a token");
+            if t.expires_at > SystemTime::now() + TOKEN_REFRESH_BUFFER {
+                info!(session = %s.key, "adopted a newer token from the AWS CLI cache");
+                self.adopt(s, &stored).await;
+                return Ok(t);
             }
         }
         let token = match self.refresh_once(&stored).await {
@@ -750,11 +747,9 @@ impl Agent {
         stored.region = spec.region.clone();
 
         let mut how = None;
-        if !force_login {
-            if let Some((reused, h)) = self.reuse(&s, &spec, stored.clone()).await {
-                stored = reused;
-                how = Some(h);
-            }
+        if !force_login && let Some((reused, h)) = self.reuse(&s, &spec, stored.clone()).await {
+            stored = reused;
+            how = Some(h);
         }
         if how.is_none() {
             let flow = if device_code || self.cfg.login_flow == LoginFlow::Device || spec.legacy {
@@ -869,13 +864,12 @@ impl Agent {
         existing: Option<Registration>,
         flow: &str,
     ) -> Result<Registration> {
-        if let Some(r) = existing {
-            if r.flow == flow
-                && r.scopes == spec.scopes
-                && r.expires_at > SystemTime::now() + REGISTRATION_BUFFER
-            {
-                return Ok(r);
-            }
+        if let Some(r) = existing
+            && r.flow == flow
+            && r.scopes == spec.scopes
+            && r.expires_at > SystemTime::now() + REGISTRATION_BUFFER
+        {
+            return Ok(r);
         }
         self.aws
             .register_client(
@@ -934,18 +928,18 @@ impl Agent {
                 Some(st) => Some(st),
                 None => self.load_stored(key).await.unwrap_or(None),
             };
-            if let Some(st) = &stored {
-                if let Some(t) = &st.token {
-                    if let Err(e) = self.aws.logout(&st.region, &t.access_token).await {
-                        warn!(session = %key, error = %e, "SSO Logout failed; deleting stored tokens anyway");
-                    }
-                    // The AWS CLI cache entry goes too when it is ours (mirrored, or the same token).
-                    let cached = self.read_cli_cache(key, &st.start_url).await;
-                    if self.cfg.aws_cli_cache == AwsCliCache::Mirror
-                        || cached.is_some_and(|c| c.token.access_token == t.access_token)
-                    {
-                        self.cli.delete(key);
-                    }
+            if let Some(st) = &stored
+                && let Some(t) = &st.token
+            {
+                if let Err(e) = self.aws.logout(&st.region, &t.access_token).await {
+                    warn!(session = %key, error = %e, "SSO Logout failed; deleting stored tokens anyway");
+                }
+                // The AWS CLI cache entry goes too when it is ours (mirrored, or the same token).
+                let cached = self.read_cli_cache(key, &st.start_url).await;
+                if self.cfg.aws_cli_cache == AwsCliCache::Mirror
+                    || cached.is_some_and(|c| c.token.access_token == t.access_token)
+                {
+                    self.cli.delete(key);
                 }
             }
             {
@@ -1033,10 +1027,8 @@ impl Agent {
                 self.drop_credentials(&s.key);
                 info!(session = %s.key, "unlock window ended; session locked");
                 changed = true;
-            } else if wants_refresh {
-                if let Err(e) = self.access_token_refreshing(&s).await {
-                    warn!(session = %s.key, error = %e, "background refresh failed");
-                }
+            } else if wants_refresh && let Err(e) = self.access_token_refreshing(&s).await {
+                warn!(session = %s.key, error = %e, "background refresh failed");
             }
         }
         if changed {

@@ -135,10 +135,10 @@ impl AwsConfig {
     /// The current profile set; parses again only when the file changed.
     pub async fn load(&self) -> Result<Arc<ProfileSet>> {
         let stamp = self.stamp();
-        if let Some((s, set)) = &*self.cached.lock().unwrap() {
-            if *s == stamp {
-                return Ok(set.clone());
-            }
+        if let Some((s, set)) = &*self.cached.lock().unwrap()
+            && *s == stamp
+        {
+            return Ok(set.clone());
         }
         if stamp.is_none() && self.path.exists() {
             return Err(Error::Config(format!(
@@ -219,12 +219,12 @@ fn all_sessions(set: &ProfileSet) -> Vec<SessionSpec> {
         .collect();
     for name in set.profiles() {
         let p = set.get_profile(name).expect("listed profile");
-        if p.get("sso_session").is_none() && p.get("sso_start_url").is_some() {
-            if let Ok(s) = legacy_session(p, "") {
-                if !out.iter().any(|o| o.key == s.key) {
-                    out.push(s);
-                }
-            }
+        if p.get("sso_session").is_none()
+            && p.get("sso_start_url").is_some()
+            && let Ok(s) = legacy_session(p, "")
+            && !out.iter().any(|o| o.key == s.key)
+        {
+            out.push(s);
         }
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));

@@ -210,41 +210,6 @@ pub mod unix_secs {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_store_round_trip_is_private() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FileStore::new(dir.path());
-        assert!(store.load("work").unwrap().is_none());
-        let s = StoredSession {
-            session: "work".into(),
-            start_url: "https://x.awsapps.com/start".into(),
-            region: "us-east-1".into(),
-            token: Some(Token {
-                access_token: "at".into(),
-                expires_at: unix_secs::from_secs(2_000_000_000),
-                refresh_token: Some("rt".into()),
-            }),
-            registration: None,
-        };
-        store.save(&s).unwrap();
-        let path = store.path("work");
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(store.load("work").unwrap(), Some(s));
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        let err = store.load("work").unwrap_err().to_string();
-        assert!(err.contains("readable by other users"), "{err}");
-        store.delete("work").unwrap();
-        assert!(store.load("work").unwrap().is_none());
-    }
-}
-
 /// The store the config asks for, how status names it, and the other store (to migrate from).
 pub struct Selected {
     pub store: std::sync::Arc<dyn TokenStore>,
@@ -318,4 +283,39 @@ pub fn migrate(sel: &Selected, sessions: &[String]) -> Vec<String> {
         }
     }
     moved
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_store_round_trip_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        assert!(store.load("work").unwrap().is_none());
+        let s = StoredSession {
+            session: "work".into(),
+            start_url: "https://x.awsapps.com/start".into(),
+            region: "us-east-1".into(),
+            token: Some(Token {
+                access_token: "at".into(),
+                expires_at: unix_secs::from_secs(2_000_000_000),
+                refresh_token: Some("rt".into()),
+            }),
+            registration: None,
+        };
+        store.save(&s).unwrap();
+        let path = store.path("work");
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(store.load("work").unwrap(), Some(s));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = store.load("work").unwrap_err().to_string();
+        assert!(err.contains("readable by other users"), "{err}");
+        store.delete("work").unwrap();
+        assert!(store.load("work").unwrap().is_none());
+    }
 }
