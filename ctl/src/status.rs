@@ -120,6 +120,15 @@ pub async fn status(as_json: bool) -> Result<(), Failure> {
                 "  profile {}: {}/{}, {creds}",
                 p.name, p.account_id, p.role_name
             );
+            if !p.source_profile.is_empty() {
+                println!("    assumes {} from profile {}", p.role_arn, p.source_profile);
+            }
+            if p.verified_at > 0 {
+                println!("    verified {} as {}", when(p.verified_at), p.verified_arn);
+            }
+            if !p.warning.is_empty() {
+                println!("    warning: {}", p.warning);
+            }
         }
     }
     Ok(())
