@@ -45,6 +45,7 @@ pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<()
                 let how = match u.how.as_str() {
                     "stored" => "reused the stored token",
                     "refreshed" => "refreshed the stored token",
+                    "imported" => "imported the token `aws sso login` left in ~/.aws/sso/cache",
                     _ => "logged in",
                 };
                 let until = if u.unlocked_until > 0 {
