@@ -104,26 +104,8 @@ async fn fetch(profile: String) -> Result<proto::Credentials, (i32, String)> {
         .map_err(|s| (exit::for_status(&s), exit::message(&s)))
 }
 
-#[derive(serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ProcessCredentials<'a> {
-    version: u8,
-    access_key_id: &'a str,
-    secret_access_key: &'a str,
-    session_token: &'a str,
-    expiration: &'a str,
-}
-
 fn print_json(c: &proto::Credentials) -> std::io::Result<()> {
-    let out = ProcessCredentials {
-        version: 1,
-        access_key_id: &c.access_key_id,
-        secret_access_key: &c.secret_access_key,
-        session_token: &c.session_token,
-        expiration: &c.expiration,
-    };
-    let mut buf = serde_json::to_vec(&out).map_err(std::io::Error::other)?;
-    buf.push(b'\n');
+    let buf = ssoagent_client::credential_process_json(c);
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&buf)?;
     stdout.flush()

@@ -1,23 +1,12 @@
 //! `ssoagentd`: holds IAM Identity Center sessions and serves role credentials to
 //! `ssoagent-cred` and `ssoagentctl` over a private unix socket.
 
-mod agent;
-mod aws;
-mod cli_cache;
-mod error;
-mod keyring_store;
-mod login;
-mod profiles;
-mod secret;
-mod server;
-mod service;
-mod store;
-
 use std::{path::PathBuf, sync::Arc};
 
 use anyhow::Context;
 use clap::Parser;
 use ssoagent_client::config::{self, AgentConfig};
+use ssoagentd::{agent, server, store};
 use tracing::{Level, error, info};
 use tracing_subscriber::{EnvFilter, filter::Targets, prelude::*};
 
