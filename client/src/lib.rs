@@ -3,11 +3,12 @@
 //! on every AWS CLI call.
 
 pub mod exit;
+pub mod launch;
 mod output;
 mod transport;
 
-pub use ssoagent_proto::v1 as proto;
 pub use output::credential_process_json;
+pub use ssoagent_proto::v1 as proto;
 pub use transport::{ConnectError, connect, default_socket_path, socket_path};
 
 /// The generated gRPC client over our local transport.

@@ -9,7 +9,7 @@ use ssoagent_client::{exit, proto};
 const HELP: &str = "\
 ssoagent-cred: AWS credential_process helper backed by ssoagentd
 
-Usage: ssoagent-cred [--profile NAME]
+Usage: ssoagent-cred [--profile NAME] [--autostart]
 
 Prints role credentials for NAME (default: $AWS_PROFILE) as credential_process JSON.
 Use it from ~/.aws/config:
@@ -18,15 +18,22 @@ Use it from ~/.aws/config:
     credential_process = ssoagent-cred --profile dev
 
 It never prompts or opens a browser: when the profile's SSO session is locked it exits 3 and
-names the command a human must run (ssoagentctl unlock ...).
+names the command a human must run (ssoagentctl unlock ...). When ssoagentd is not running it
+exits 4, unless --autostart is given: then it starts ssoagentd in the background first (for
+hosts without a socket-activated user service).
 
 Exit codes: 0 ok, 2 bad usage or config, 3 session locked or expired, 4 ssoagentd not running,
 5 AWS refused or failed.
 Environment: SSOAGENT_SOCKET (daemon socket), AWS_PROFILE.";
 
+struct Args {
+    profile: String,
+    autostart: bool,
+}
+
 fn main() {
     let code = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(profile)) => run(profile),
+        Ok(Some(args)) => run(args),
         Ok(None) => exit::OK,
         Err(msg) => {
             eprintln!("ssoagent-cred: {msg}");
@@ -37,8 +44,9 @@ fn main() {
 }
 
 /// `Ok(None)` when help or version was printed.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<String>, String> {
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let mut profile = None;
+    let mut autostart = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => {
@@ -49,6 +57,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<String>, 
                 println!("ssoagent-cred {}", env!("CARGO_PKG_VERSION"));
                 return Ok(None);
             }
+            "--autostart" => autostart = true,
             "--profile" | "-p" => {
                 profile = Some(args.next().ok_or("--profile needs a profile name")?);
             }
@@ -62,10 +71,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<String>, 
         .or_else(|| std::env::var("AWS_PROFILE").ok())
         .filter(|p| !p.is_empty())
         .ok_or("no profile: pass --profile NAME or set AWS_PROFILE")?;
-    Ok(Some(profile))
+    Ok(Some(Args { profile, autostart }))
 }
 
-fn run(profile: String) -> i32 {
+fn run(args: Args) -> i32 {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -76,7 +85,7 @@ fn run(profile: String) -> i32 {
             return exit::FAILED;
         }
     };
-    match rt.block_on(fetch(profile)) {
+    match rt.block_on(fetch(args)) {
         Ok(creds) => match print_json(&creds) {
             Ok(()) => exit::OK,
             Err(e) => {
@@ -91,11 +100,26 @@ fn run(profile: String) -> i32 {
     }
 }
 
-async fn fetch(profile: String) -> Result<proto::Credentials, (i32, String)> {
+async fn fetch(args: Args) -> Result<proto::Credentials, (i32, String)> {
     let path = ssoagent_client::socket_path();
-    let channel = ssoagent_client::connect(&path)
-        .await
-        .map_err(|e| (exit::UNREACHABLE, e.to_string()))?;
+    let channel = match ssoagent_client::connect(&path).await {
+        Ok(c) => c,
+        Err(e) if args.autostart && e.daemon_absent() => {
+            ssoagent_client::launch::start_daemon(&path)
+                .await
+                .map_err(|e| {
+                    (
+                        exit::UNREACHABLE,
+                        format!("{e}; its log is ssoagentd.log in its state dir"),
+                    )
+                })?;
+            ssoagent_client::connect(&path)
+                .await
+                .map_err(|e| (exit::UNREACHABLE, e.to_string()))?
+        }
+        Err(e) => return Err((exit::UNREACHABLE, e.to_string())),
+    };
+    let profile = args.profile;
     let mut client = proto::agent_client::AgentClient::new(channel);
     client
         .get_credentials(proto::GetCredentialsRequest { profile })

@@ -15,6 +15,16 @@ pub struct ConnectError {
     pub source: std::io::Error,
 }
 
+impl ConnectError {
+    /// Nobody listens there: no socket, or a stale one.
+    pub fn daemon_absent(&self) -> bool {
+        matches!(
+            self.source.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+        )
+    }
+}
+
 impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use std::io::ErrorKind::*;

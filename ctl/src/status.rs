@@ -121,7 +121,10 @@ pub async fn status(as_json: bool) -> Result<(), Failure> {
                 p.name, p.account_id, p.role_name
             );
             if !p.source_profile.is_empty() {
-                println!("    assumes {} from profile {}", p.role_arn, p.source_profile);
+                println!(
+                    "    assumes {} from profile {}",
+                    p.role_arn, p.source_profile
+                );
             }
             if p.verified_at > 0 {
                 println!("    verified {} as {}", when(p.verified_at), p.verified_arn);

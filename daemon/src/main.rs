@@ -30,6 +30,10 @@ struct Args {
     /// Append logs to this file instead of stderr.
     #[arg(long)]
     log_file: Option<PathBuf>,
+    /// Started in the background (by ssoagentctl or ssoagent-cred --autostart): log to
+    /// ssoagentd.log in the state dir, stderr included.
+    #[arg(long, conflicts_with = "log_file")]
+    background: bool,
     /// Exit after this long without requests (e.g. 30m); for socket activation, which starts
     /// the daemon again on the next request. Unlocked sessions stay unlocked.
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -37,7 +41,10 @@ struct Args {
 }
 
 fn main() {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if args.background {
+        args.log_file = Some(config::daemon_log_path());
+    }
     harden();
     // Nothing the daemon creates is for anyone else.
     // SAFETY: umask has no preconditions.
@@ -145,13 +152,22 @@ fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let registry = tracing_subscriber::registry().with(filter).with(cap);
     match file {
         Some(path) => {
-            use std::os::unix::fs::OpenOptionsExt;
+            use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir);
+            }
             let f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .mode(0o600)
                 .open(path)
                 .with_context(|| format!("cannot open log file {}", path.display()))?;
+            // Panics and early errors print to stderr: send them to the log too.
+            // SAFETY: dup2 onto our own stderr with a descriptor we own.
+            unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&f), 2) };
             registry
                 .with(
                     tracing_subscriber::fmt::layer()
