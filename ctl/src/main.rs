@@ -4,6 +4,7 @@ mod browser;
 mod daemon;
 mod demo;
 mod run;
+mod service;
 mod status;
 mod unlock;
 
@@ -107,6 +108,9 @@ Its exit code is passed through. A locked session is exit 3, never a login.")]
     Restart,
     /// Run a complete demo against the built-in IAM Identity Center emulator (no AWS needed).
     Demo,
+    /// Run ssoagentd as a user service (systemd socket activation, or launchd).
+    #[command(subcommand)]
+    Service(service::Action),
     /// Print shell completions, e.g. ssoagentctl completions bash > /etc/bash_completion.d/ssoagentctl
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff), e.g. ssoagentctl man > ~/.local/share/man/man1/ssoagentctl.1
@@ -221,6 +225,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Env { profile, format } => run::env(profile, format, autostart).await,
         Cmd::Whoami { profile, json } => run::whoami(profile, json, autostart).await,
         Cmd::Demo => demo::run().await,
+        Cmd::Service(action) => service::run(action).await,
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

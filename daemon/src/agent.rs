@@ -93,6 +93,8 @@ struct ProfileSlot {
 
 struct CachedCreds {
     fetched_at: Instant,
+    /// How long AWS issued them for: too short a life is not worth refreshing ahead.
+    lifetime: Duration,
     session: String,
     generation: u64,
     /// The profile definition the credentials were made for ([`Served::fingerprint`]).
@@ -283,7 +285,11 @@ impl Agent {
         tokio::task::spawn_blocking(move || store.load(&key))
             .await
             .map_err(|e| Error::Internal(e.to_string()))?
-            .map_err(|e| Error::Internal(format!("cannot read stored tokens: {e}")))
+            .map_err(|e| match e {
+                // A local setup problem the user fixes (chmod), not an AWS failure.
+                store::StoreError::Permissions { .. } => Error::Config(e.to_string()),
+                e => Error::Internal(format!("cannot read stored tokens: {e}")),
+            })
     }
 
     /// Saves to the token store and, with `aws_cli_cache = "mirror"`, to the AWS CLI cache.
@@ -400,6 +406,10 @@ impl Agent {
         };
         *slot.cached.lock().unwrap() = Some(CachedCreds {
             fetched_at: Instant::now(),
+            lifetime: creds
+                .expires_at
+                .duration_since(SystemTime::now())
+                .unwrap_or_default(),
             session: session.key.clone(),
             generation,
             fingerprint: served.fingerprint(),
@@ -424,8 +434,11 @@ impl Agent {
                     .lock()
                     .unwrap()
                     .is_some_and(|t| t.elapsed() < REFRESH_AHEAD_IF_USED_WITHIN);
+                // Credentials that AWS issues for less than the window plus twice the lead
+                // would be refetched on every tick; requests fetch those on demand instead.
                 let nearing = slot.cached.lock().unwrap().as_ref().is_some_and(|c| {
-                    c.creds.expires_at > now
+                    c.lifetime > self.cfg.refresh_window + REFRESH_AHEAD * 2
+                        && c.creds.expires_at > now
                         && c.creds.expires_at <= now + self.cfg.refresh_window + REFRESH_AHEAD
                 });
                 in_use && nearing

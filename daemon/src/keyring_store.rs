@@ -68,6 +68,15 @@ impl KeyringStore {
         Ok(Self { chunk: CHUNK })
     }
 
+    /// The keyring without the write probe: for reading sessions out of it after `store`
+    /// changed away from it.
+    pub fn open_for_reading() -> Result<Self, String> {
+        Entry::store_status()
+            .as_ref()
+            .map_err(|e| format!("no OS keyring: {e}"))?;
+        Ok(Self { chunk: CHUNK })
+    }
+
     /// For tests of the split: a tiny chunk size.
     #[cfg(test)]
     fn with_chunk(chunk: usize) -> Self {

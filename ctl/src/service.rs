@@ -1,0 +1,267 @@
+//! `ssoagentctl service install | uninstall | status`: ssoagentd as a user service — systemd
+//! (a socket unit, so the first request starts the daemon) or launchd. The unit files are the
+//! ones in `packaging/`, with this installation's binary path filled in. `--dry-run` prints
+//! every file and command instead of touching anything.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use clap::{Subcommand, ValueEnum};
+use ssoagent_client::exit;
+
+use crate::daemon::{self, Failure};
+
+const SYSTEMD_SERVICE: &str = include_str!("../../packaging/systemd/ssoagentd.service");
+const SYSTEMD_SOCKET: &str = include_str!("../../packaging/systemd/ssoagentd.socket");
+const LAUNCHD_PLIST: &str =
+    include_str!("../../packaging/launchd/com.github.ssoagent.ssoagentd.plist");
+const LAUNCHD_LABEL: &str = "com.github.ssoagent.ssoagentd";
+
+#[derive(Subcommand)]
+pub enum Action {
+    /// Write the unit files (or plist) for this platform, then enable and start the service.
+    Install(Opts),
+    /// Stop and disable the service and remove its files.
+    Uninstall(Opts),
+    /// Show whether the service is installed and what systemd/launchd says of it.
+    Status(Opts),
+}
+
+#[derive(clap::Args)]
+pub struct Opts {
+    /// Print every file and command instead of doing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Act as on this platform (default: this machine's).
+    #[arg(long, value_enum)]
+    platform: Option<Platform>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Platform {
+    Systemd,
+    Launchd,
+}
+
+impl Platform {
+    fn current() -> Self {
+        if cfg!(target_os = "macos") {
+            Self::Launchd
+        } else {
+            Self::Systemd
+        }
+    }
+}
+
+struct Plan {
+    files: Vec<(PathBuf, String)>,
+    commands: Vec<Vec<String>>,
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// The daemon binary to put in the unit: the one installed beside this ssoagentctl.
+fn daemon_path() -> String {
+    let p = daemon::sibling("ssoagentd");
+    std::fs::canonicalize(&p).unwrap_or(p).display().to_string()
+}
+
+fn systemd_dir() -> PathBuf {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".config"))
+        .join("systemd/user")
+}
+
+fn plist_path() -> PathBuf {
+    home()
+        .join("Library/LaunchAgents")
+        .join(format!("{LAUNCHD_LABEL}.plist"))
+}
+
+fn cmd(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+fn plan(action: &Action, platform: Platform) -> Plan {
+    let daemon = daemon_path();
+    match (platform, action) {
+        (Platform::Systemd, Action::Install(_)) => {
+            let dir = systemd_dir();
+            Plan {
+                files: vec![
+                    (dir.join("ssoagentd.socket"), SYSTEMD_SOCKET.to_string()),
+                    (
+                        dir.join("ssoagentd.service"),
+                        SYSTEMD_SERVICE.replace("%h/.cargo/bin/ssoagentd", &daemon),
+                    ),
+                ],
+                commands: vec![
+                    cmd(&["systemctl", "--user", "daemon-reload"]),
+                    cmd(&["systemctl", "--user", "enable", "--now", "ssoagentd.socket"]),
+                ],
+            }
+        }
+        (Platform::Systemd, Action::Uninstall(_)) => Plan {
+            files: vec![],
+            commands: vec![
+                cmd(&[
+                    "systemctl",
+                    "--user",
+                    "disable",
+                    "--now",
+                    "ssoagentd.socket",
+                    "ssoagentd.service",
+                ]),
+                cmd(&[
+                    "rm",
+                    "-f",
+                    &path(&systemd_dir().join("ssoagentd.socket")),
+                    &path(&systemd_dir().join("ssoagentd.service")),
+                ]),
+                cmd(&["systemctl", "--user", "daemon-reload"]),
+            ],
+        },
+        (Platform::Systemd, Action::Status(_)) => Plan {
+            files: vec![],
+            commands: vec![cmd(&[
+                "systemctl",
+                "--user",
+                "--no-pager",
+                "status",
+                "ssoagentd.socket",
+                "ssoagentd.service",
+            ])],
+        },
+        (Platform::Launchd, Action::Install(_)) => {
+            let log = home().join("Library/Logs/ssoagentd.log");
+            Plan {
+                files: vec![(
+                    plist_path(),
+                    LAUNCHD_PLIST
+                        .replace("/usr/local/bin/ssoagentd", &daemon)
+                        .replace("/tmp/ssoagentd.log", &path(&log)),
+                )],
+                commands: vec![cmd(&[
+                    "launchctl",
+                    "bootstrap",
+                    &format!("gui/{}", uid()),
+                    &path(&plist_path()),
+                ])],
+            }
+        }
+        (Platform::Launchd, Action::Uninstall(_)) => Plan {
+            files: vec![],
+            commands: vec![
+                cmd(&[
+                    "launchctl",
+                    "bootout",
+                    &format!("gui/{}/{LAUNCHD_LABEL}", uid()),
+                ]),
+                cmd(&["rm", "-f", &path(&plist_path())]),
+            ],
+        },
+        (Platform::Launchd, Action::Status(_)) => Plan {
+            files: vec![],
+            commands: vec![cmd(&[
+                "launchctl",
+                "print",
+                &format!("gui/{}/{LAUNCHD_LABEL}", uid()),
+            ])],
+        },
+    }
+}
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+pub async fn run(action: Action) -> Result<(), Failure> {
+    let opts = match &action {
+        Action::Install(o) | Action::Uninstall(o) | Action::Status(o) => o,
+    };
+    let platform = opts.platform.unwrap_or_else(Platform::current);
+    let plan = plan(&action, platform);
+    if let Action::Status(_) = action {
+        let installed = match platform {
+            Platform::Systemd => systemd_dir().join("ssoagentd.service"),
+            Platform::Launchd => plist_path(),
+        };
+        println!(
+            "{} service: {} ({})",
+            if platform == Platform::Systemd {
+                "systemd"
+            } else {
+                "launchd"
+            },
+            if installed.exists() {
+                "installed"
+            } else {
+                "not installed"
+            },
+            installed.display()
+        );
+    }
+    if opts.dry_run {
+        for (p, text) in &plan.files {
+            println!("would write {}:\n{}", p.display(), indent(text));
+        }
+        if let Action::Install(_) = action {
+            println!(
+                "would stop a background ssoagentd first, if one runs (the service takes over its socket)"
+            );
+        }
+        for c in &plan.commands {
+            println!("would run: {}", c.join(" "));
+        }
+        return Ok(());
+    }
+    if let Action::Install(_) = action {
+        // A daemon that ssoagentctl started would hold the socket the service wants.
+        let _ = crate::status::stop().await;
+    }
+    for (p, text) in &plan.files {
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Failure::new(
+                    exit::FAILED,
+                    format!("cannot create {}: {e}", dir.display()),
+                )
+            })?;
+        }
+        std::fs::write(p, text).map_err(|e| {
+            Failure::new(exit::FAILED, format!("cannot write {}: {e}", p.display()))
+        })?;
+        println!("wrote {}", p.display());
+    }
+    for c in &plan.commands {
+        println!("$ {}", c.join(" "));
+        let status = Command::new(&c[0])
+            .args(&c[1..])
+            .status()
+            .map_err(|e| Failure::new(exit::FAILED, format!("cannot run {}: {e}", c[0])))?;
+        if !status.success() {
+            return Err(Failure::new(
+                exit::FAILED,
+                format!("`{}` failed ({status})", c.join(" ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("    {l}\n")).collect()
+}
