@@ -10,7 +10,7 @@ use std::{
     ffi::OsString,
     fs,
     io::Read,
-    os::unix::fs::PermissionsExt,
+    os::unix::fs::{DirBuilderExt, PermissionsExt},
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     sync::OnceLock,
@@ -20,6 +20,12 @@ use std::{
 
 pub use ssoagent_emulator::{Config, Emulator, Fault, Op};
 use tempfile::TempDir;
+
+pub mod aws_cli;
+pub mod persistence;
+pub mod secret_service;
+
+pub mod chain;
 
 /// How long any single command may take before the test gives up on it.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -362,6 +368,8 @@ pub struct World {
     dir: TempDir,
     /// Extra environment for every child (overrides the defaults).
     env: BTreeMap<String, OsString>,
+    /// Extra environment for daemons started by [`World::start_daemon`] only (`None` removes).
+    daemon_env: BTreeMap<String, Option<OsString>>,
     pub daemon: Option<Daemon>,
     /// `SSOAGENT_LOG` for daemons started from now on.
     pub log_filter: String,
@@ -389,11 +397,16 @@ impl World {
             emu,
             dir,
             env: BTreeMap::new(),
+            daemon_env: BTreeMap::new(),
             daemon: None,
             log_filter: "debug".into(),
             starts: 0,
         };
         fs::create_dir_all(w.home().join(".aws")).unwrap();
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(w.path("xdg-runtime"))
+            .unwrap();
         w.write_aws_config(&default_aws_config());
         fs::write(w.agent_config_path(), "store = \"file\"\n").unwrap();
         w.write_script(
@@ -515,6 +528,34 @@ impl World {
         self.env.insert(key.into(), val.into());
     }
 
+    /// Sets (`Some`) or removes (`None`) an environment variable for daemons started from now
+    /// on by [`World::start_daemon`] or run with [`World::daemon_command`], not for the clients.
+    pub fn set_daemon_env(&mut self, key: &str, val: Option<OsString>) {
+        self.daemon_env.insert(key.into(), val);
+    }
+
+    /// An `ssoagentd` command with the World's environment plus the daemon-only one. Its
+    /// `XDG_RUNTIME_DIR` is a private empty dir unless set otherwise, so a D-Bus client in the
+    /// daemon never falls back to the runner's own session bus (and its real keyring).
+    pub fn daemon_command(&self) -> Command {
+        let mut c = self.command(bin("ssoagentd"));
+        if !self.env.contains_key("XDG_RUNTIME_DIR") {
+            let runtime = self.path("xdg-runtime");
+            let _ = fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&runtime);
+            c.env("XDG_RUNTIME_DIR", runtime);
+        }
+        for (k, v) in &self.daemon_env {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c
+    }
+
     /// The environment of every child: built from nothing, so nothing of the test runner's
     /// (AWS_PROFILE, AWS_ACCESS_KEY_ID, XDG_RUNTIME_DIR, a real BROWSER...) leaks in.
     pub fn envs(&self) -> BTreeMap<String, OsString> {
@@ -537,6 +578,9 @@ impl World {
         set("AWS_ENDPOINT_URL_SSO", self.emu.url().into());
         set("AWS_ENDPOINT_URL_SSO_OIDC", self.emu.url().into());
         set("AWS_ENDPOINT_URL_STS", self.emu.url().into());
+        // A private, empty runtime dir: no child (an autostarted or socket-activated daemon
+        // included) may find the developer's real session bus and keyring.
+        set("XDG_RUNTIME_DIR", self.path("xdg-runtime").into());
         set("SSOAGENT_SOCKET", self.socket_path().into());
         set("SSOAGENT_STATE_DIR", self.state_dir().into());
         set("SSOAGENT_CONFIG", self.agent_config_path().into());
@@ -570,7 +614,7 @@ impl World {
             .append(true)
             .open(&log)
             .unwrap();
-        let mut cmd = self.command(bin("ssoagentd"));
+        let mut cmd = self.daemon_command();
         cmd.stdin(Stdio::null())
             .stdout(f.try_clone().unwrap())
             .stderr(f);

@@ -21,11 +21,16 @@ impl Drop for Activator {
 }
 
 fn activate(w: &World, daemon_args: &[&str]) -> Option<Activator> {
-    let Some(tool) = ["/usr/bin/systemd-socket-activate", "/bin/systemd-socket-activate"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-    else {
-        assert!(std::env::var_os("CI").is_none(), "CI must have systemd-socket-activate");
+    let Some(tool) = [
+        "/usr/bin/systemd-socket-activate",
+        "/bin/systemd-socket-activate",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists()) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have systemd-socket-activate"
+        );
         eprintln!("SKIPPED: systemd-socket-activate not installed (apt-get install systemd)");
         return None;
     };
@@ -45,18 +50,23 @@ fn activate(w: &World, daemon_args: &[&str]) -> Option<Activator> {
         .stdout(Stdio::null())
         .stderr(fs::File::create(w.path("activated.log")).unwrap());
     let child = cmd.spawn().expect("systemd-socket-activate");
-    wait_until(Duration::from_secs(10), "the activation socket", || socket.exists());
+    wait_until(Duration::from_secs(10), "the activation socket", || {
+        socket.exists()
+    });
     Some(Activator(child))
 }
 
 #[test]
 fn the_first_credential_request_starts_the_daemon_through_the_socket() {
     let w = World::new();
-    let Some(_activator) = activate(&w, &[]) else { return };
+    let Some(_activator) = activate(&w, &[]) else {
+        return;
+    };
     // No daemon runs yet: the shim's connection makes systemd start it, and the daemon answers.
     let out = w.cred(&["--profile", "dev"]);
     out.assert_failure(3, &["ssoagentctl unlock work"]);
-    w.ctl(&["unlock", "work", "--device-code", "--no-browser"]).assert_ok();
+    w.ctl(&["unlock", "work", "--device-code", "--no-browser"])
+        .assert_ok();
     let creds = w.creds("dev");
     assert!(creds.access_key_id.starts_with("ASIA"));
     let log = fs::read_to_string(w.path("activated.log")).unwrap();
@@ -69,8 +79,11 @@ fn the_first_credential_request_starts_the_daemon_through_the_socket() {
 #[test]
 fn an_activated_daemon_exits_when_idle_and_keeps_the_unlock() {
     let w = World::new();
-    let Some(_activator) = activate(&w, &["--idle-timeout", "2s"]) else { return };
-    w.ctl(&["unlock", "work", "--device-code", "--no-browser"]).assert_ok();
+    let Some(_activator) = activate(&w, &["--idle-timeout", "2s"]) else {
+        return;
+    };
+    w.ctl(&["unlock", "work", "--device-code", "--no-browser"])
+        .assert_ok();
     wait_until(Duration::from_secs(15), "the idle exit", || {
         fs::read_to_string(w.path("activated.log"))
             .unwrap_or_default()
