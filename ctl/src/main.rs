@@ -3,6 +3,7 @@
 mod browser;
 mod daemon;
 mod demo;
+mod doctor;
 mod run;
 mod service;
 mod status;
@@ -108,6 +109,8 @@ Its exit code is passed through. A locked session is exit 3, never a login.")]
     Restart,
     /// Run a complete demo against the built-in IAM Identity Center emulator (no AWS needed).
     Demo,
+    /// Check the setup: config files, profiles, socket, daemon, token store and clock.
+    Doctor,
     /// Run ssoagentd as a user service (systemd socket activation, or launchd).
     #[command(subcommand)]
     Service(service::Action),
@@ -226,6 +229,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Whoami { profile, json } => run::whoami(profile, json, autostart).await,
         Cmd::Demo => demo::run().await,
         Cmd::Service(action) => service::run(action).await,
+        Cmd::Doctor => doctor::run().await,
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

@@ -53,6 +53,9 @@ pub async fn status(as_json: bool) -> Result<(), Failure> {
             "store": s.store,
             "log_file": s.log_file,
             "config_file": s.config_file,
+            "config_error": s.config_error,
+            "problems": s.problems.iter().map(|p| json!({"profile": p.profile, "message": p.message})).collect::<Vec<_>>(),
+            "clock_skew_seconds": s.clock_skew_known.then_some(s.clock_skew_seconds),
             "sessions": s.sessions.iter().map(|x| json!({
                 "name": x.name,
                 "start_url": x.start_url,
@@ -85,7 +88,13 @@ pub async fn status(as_json: bool) -> Result<(), Failure> {
     if !s.log_file.is_empty() {
         println!("log: {}", s.log_file);
     }
-    if s.sessions.is_empty() {
+    if !s.config_error.is_empty() {
+        println!("\nconfig error: {}", s.config_error);
+    }
+    for p in &s.problems {
+        println!("problem: profile {}: {}", p.profile, p.message);
+    }
+    if s.sessions.is_empty() && s.config_error.is_empty() {
         println!(
             "\nno SSO sessions configured; add an [sso-session NAME] section to {}",
             s.config_file

@@ -172,6 +172,11 @@ impl Agent {
         agent
     }
 
+    /// AWS's clock minus ours in seconds, from the last AWS answer, if any came yet.
+    pub fn clock_skew(&self) -> Option<i64> {
+        self.aws.clock_skew()
+    }
+
     /// Which store holds tokens, as status and unlock show it.
     pub fn store_label(&self) -> &str {
         &self.store_label

@@ -4,7 +4,7 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
 
@@ -130,6 +130,7 @@ pub struct AssumeRoleParams<'a> {
 /// made per call since each carries the caller's credentials.
 pub struct Aws {
     base: SdkConfig,
+    skew: Arc<ClockSkew>,
     oidc: Mutex<HashMap<String, aws_sdk_ssooidc::Client>>,
     portal: Mutex<HashMap<String, aws_sdk_sso::Client>>,
 }
@@ -157,9 +158,15 @@ impl Aws {
             .await;
         Self {
             base,
+            skew: Arc::default(),
             oidc: Mutex::default(),
             portal: Mutex::default(),
         }
+    }
+
+    /// AWS's clock minus ours (seconds), from the `Date` header of the latest answer.
+    pub fn clock_skew(&self) -> Option<i64> {
+        *self.skew.0.lock().unwrap()
     }
 
     fn oidc(&self, region: &str) -> aws_sdk_ssooidc::Client {
@@ -170,6 +177,7 @@ impl Aws {
             .or_insert_with(|| {
                 let conf = aws_sdk_ssooidc::config::Builder::from(&self.base)
                     .region(Region::new(region.to_string()))
+                    .interceptor(SkewProbe(self.skew.clone()))
                     .build();
                 aws_sdk_ssooidc::Client::from_conf(conf)
             })
@@ -184,6 +192,7 @@ impl Aws {
             .or_insert_with(|| {
                 let conf = aws_sdk_sso::config::Builder::from(&self.base)
                     .region(Region::new(region.to_string()))
+                    .interceptor(SkewProbe(self.skew.clone()))
                     .build();
                 aws_sdk_sso::Client::from_conf(conf)
             })
@@ -534,6 +543,39 @@ impl Aws {
             arn: out.arn().unwrap_or_default().to_string(),
             user_id: out.user_id().unwrap_or_default().to_string(),
         })
+    }
+}
+
+/// The latest measured clock skew (for `ssoagentctl doctor`).
+#[derive(Debug, Default)]
+struct ClockSkew(Mutex<Option<i64>>);
+
+/// Reads the `Date` header of every AWS answer: a wrong local clock makes tokens look expired
+/// (or valid) when they are not, so doctor reports it.
+#[derive(Debug)]
+struct SkewProbe(Arc<ClockSkew>);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for SkewProbe {
+    fn name(&self) -> &'static str {
+        "SkewProbe"
+    }
+
+    fn read_after_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef<'_>,
+        _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let date = context
+            .response()
+            .headers()
+            .get("date")
+            .and_then(|d| aws_smithy_types::DateTime::from_str(d, aws_smithy_types::date_time::Format::HttpDate).ok());
+        if let Some(server) = date {
+            let local = aws_smithy_types::DateTime::from(SystemTime::now());
+            *self.0.0.lock().unwrap() = Some(server.secs() - local.secs());
+        }
+        Ok(())
     }
 }
 

@@ -209,6 +209,51 @@ impl AwsConfig {
     }
 }
 
+impl AwsConfig {
+    /// Profiles meant to go through the agent that would fail: those with ssoagent_* keys, and
+    /// those whose credential_process runs ssoagent-cred for a profile that does not resolve.
+    pub async fn problems(&self) -> Result<Vec<(String, String)>> {
+        let set = self.load().await?;
+        let file = self.path.display().to_string();
+        let mut out = Vec::new();
+        for name in set.profiles() {
+            let p = set.get_profile(name).expect("listed profile");
+            let target = p
+                .get("credential_process")
+                .filter(|c| c.contains("ssoagent-cred"))
+                .map(|c| credential_process_profile(c).unwrap_or(name).to_string());
+            let agent_keys = p.get("ssoagent_session").is_some() || p.get("ssoagent_account_id").is_some();
+            let Some(target) = target.or_else(|| agent_keys.then(|| name.to_string())) else {
+                continue;
+            };
+            if let Err(e) = resolve(&set, &target, &file, &mut Vec::new()) {
+                let msg = if target == name {
+                    e.to_string()
+                } else {
+                    format!("runs ssoagent-cred for profile '{target}': {e}")
+                };
+                out.push((name.to_string(), msg));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// The profile a `credential_process = ssoagent-cred --profile X` line asks for.
+fn credential_process_profile(cmd: &str) -> Option<&str> {
+    let mut words = cmd.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "--profile" || w == "-p" {
+            return words.next().map(|p| p.trim_matches(|c| c == '"' || c == '\''));
+        }
+        if let Some(p) = w.strip_prefix("--profile=") {
+            return Some(p.trim_matches(|c| c == '"' || c == '\''));
+        }
+    }
+    None
+}
+
 fn all_sessions(set: &ProfileSet) -> Vec<SessionSpec> {
     let mut out: Vec<SessionSpec> = set
         .sso_sessions()

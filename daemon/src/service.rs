@@ -77,8 +77,19 @@ impl AgentRpc for Service {
         _: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let a = &self.agent;
-        let sessions = a.sessions_view().await.map_err(Status::from)?;
-        let profiles = a.config.profiles().await.map_err(Status::from)?;
+        // A broken ~/.aws/config is reported, not an error: status answers whenever the daemon runs.
+        let (sessions, profiles, problems, config_error) = match async {
+            Ok::<_, crate::error::Error>((
+                a.sessions_view().await?,
+                a.config.profiles().await?,
+                a.config.problems().await?,
+            ))
+        }
+        .await
+        {
+            Ok((s, p, pr)) => (s, p, pr, String::new()),
+            Err(e) => (Vec::new(), Vec::new(), Vec::new(), e.to_string()),
+        };
         let sessions = sessions
             .into_iter()
             .map(|v| pb::SessionStatus {
@@ -96,6 +107,7 @@ impl AgentRpc for Service {
                 refreshable: v.refreshable,
             })
             .collect();
+        let skew = a.clock_skew();
         Ok(Response::new(pb::StatusResponse {
             version: env!("CARGO_PKG_VERSION").into(),
             protocol: ssoagent_proto::PROTOCOL_VERSION,
@@ -104,6 +116,13 @@ impl AgentRpc for Service {
             sessions,
             log_file: self.log_file.clone(),
             config_file: a.config.path().display().to_string(),
+            config_error,
+            problems: problems
+                .into_iter()
+                .map(|(profile, message)| pb::ProfileProblem { profile, message })
+                .collect(),
+            clock_skew_seconds: skew.unwrap_or(0),
+            clock_skew_known: skew.is_some(),
         }))
     }
 
