@@ -1,6 +1,7 @@
 //! `ssoagentctl`: what humans type to unlock, lock and inspect ssoagent's SSO sessions.
 
 mod browser;
+mod configure;
 mod daemon;
 mod demo;
 mod doctor;
@@ -109,6 +110,8 @@ Its exit code is passed through. A locked session is exit 3, never a login.")]
     Restart,
     /// Run a complete demo against the built-in IAM Identity Center emulator (no AWS needed).
     Demo,
+    /// Write a profile for every account and role of a session into ~/.aws/config.
+    Configure(configure::Args),
     /// Check the setup: config files, profiles, socket, daemon, token store and clock.
     Doctor,
     /// Run ssoagentd as a user service (systemd socket activation, or launchd).
@@ -230,6 +233,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Demo => demo::run().await,
         Cmd::Service(action) => service::run(action).await,
         Cmd::Doctor => doctor::run().await,
+        Cmd::Configure(a) => configure::run(a, autostart).await,
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

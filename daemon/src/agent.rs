@@ -887,7 +887,12 @@ impl Agent {
             && r.scopes == spec.scopes
             && r.expires_at > SystemTime::now() + REGISTRATION_BUFFER
         {
-            return Ok(r);
+            // A registration can be revoked (or the service reset) before it expires; a login
+            // with it would fail in the human's browser, so check it first.
+            if self.aws.client_is_known(&spec.region, &r).await {
+                return Ok(r);
+            }
+            info!(session = %spec.key, "stored client registration is no longer accepted; registering anew");
         }
         self.aws
             .register_client(

@@ -348,6 +348,24 @@ impl Aws {
         })
     }
 
+    /// Whether IAM Identity Center still knows a registration: a CreateToken with a code that
+    /// cannot be valid answers `invalid_grant` (or `unauthorized_client`) for a known client and
+    /// `invalid_client` for an unknown one. Other failures count as known (the login will tell).
+    pub async fn client_is_known(&self, region: &str, reg: &Registration) -> bool {
+        let probe = self
+            .oidc(region)
+            .create_token()
+            .client_id(&reg.client_id)
+            .client_secret(reg.client_secret.expose())
+            .grant_type("authorization_code")
+            .code("ssoagent-registration-check")
+            .redirect_uri("http://127.0.0.1/oauth/callback")
+            .code_verifier("ssoagent-registration-check-ssoagent-registration-check-0000000")
+            .send()
+            .await;
+        !matches!(probe.map_err(|e| classify("CreateToken", e)), Err(AwsError::InvalidClient(_)))
+    }
+
     pub async fn poll_device_token(
         &self,
         region: &str,
