@@ -5,6 +5,8 @@
 pub mod exit;
 pub mod launch;
 mod output;
+#[cfg(windows)]
+mod pipe;
 mod transport;
 
 pub use output::credential_process_json;

@@ -1,5 +1,6 @@
 //! The local transport to `ssoagentd`: a unix socket (owner-only), found the same way by the
-//! daemon and every client.
+//! daemon and every client. On Windows a named pipe (`pipe.rs`, not exercised on these Linux
+//! machines).
 
 use std::{
     env,
@@ -58,7 +59,15 @@ pub fn socket_path() -> PathBuf {
     }
 }
 
+/// `$XDG_RUNTIME_DIR/ssoagent/agent.sock`, else `$TMPDIR/ssoagent-$UID/agent.sock`;
+/// on Windows `\\.\pipe\ssoagent-<user>`.
+#[cfg(windows)]
+pub fn default_socket_path() -> PathBuf {
+    crate::pipe::default_pipe_name()
+}
+
 /// `$XDG_RUNTIME_DIR/ssoagent/agent.sock`, else `$TMPDIR/ssoagent-$UID/agent.sock`.
+#[cfg(unix)]
 pub fn default_socket_path() -> PathBuf {
     match env::var_os("XDG_RUNTIME_DIR") {
         Some(d) if !d.is_empty() => Path::new(&d).join("ssoagent").join("agent.sock"),
@@ -81,7 +90,10 @@ pub async fn connect(path: &Path) -> Result<Channel, ConnectError> {
         .connect_with_connector(tower::service_fn(move |_| {
             let path = owned.clone();
             async move {
+                #[cfg(unix)]
                 let stream = tokio::net::UnixStream::connect(path).await?;
+                #[cfg(windows)]
+                let stream = crate::pipe::connect(&path).await?;
                 Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
             }
         }))

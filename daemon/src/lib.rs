@@ -7,6 +7,8 @@ pub mod cli_cache;
 pub mod error;
 pub mod keyring_store;
 pub mod login;
+#[cfg(windows)]
+pub mod pipe;
 pub mod profiles;
 pub mod secret;
 pub mod server;
