@@ -202,14 +202,7 @@ impl Agent {
         if stores.other.is_none() {
             return;
         }
-        let mut keys: Vec<String> = self
-            .config
-            .sessions()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .map(|s| s.key)
-            .collect();
+        let mut keys = self.configured_session_keys().await;
         keys.extend(self.read_windows().into_keys());
         keys.sort();
         keys.dedup();
@@ -906,17 +899,16 @@ impl Agent {
             .map_err(|e| Error::AwsFailed(format!("cannot register with IAM Identity Center: {e}")))
     }
 
+    /// The sessions ~/.aws/config defines (none when it cannot be read).
+    async fn configured_session_keys(&self) -> Vec<String> {
+        let sessions = self.config.sessions().await.unwrap_or_default();
+        sessions.into_iter().map(|s| s.key).collect()
+    }
+
     /// The sessions a lock/logout request names: one, or all known.
     async fn targets(&self, session: &str, all: bool) -> Result<Vec<String>> {
         if all {
-            let mut keys: Vec<String> = self
-                .config
-                .sessions()
-                .await
-                .unwrap_or_default()
-                .into_iter()
-                .map(|s| s.key)
-                .collect();
+            let mut keys = self.configured_session_keys().await;
             for k in self.sessions.lock().unwrap().keys() {
                 if !keys.contains(k) {
                     keys.push(k.clone());

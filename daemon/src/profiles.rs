@@ -222,7 +222,8 @@ impl AwsConfig {
                 .get("credential_process")
                 .filter(|c| c.contains("ssoagent-cred"))
                 .map(|c| credential_process_profile(c).unwrap_or(name).to_string());
-            let agent_keys = p.get("ssoagent_session").is_some() || p.get("ssoagent_account_id").is_some();
+            let agent_keys =
+                p.get("ssoagent_session").is_some() || p.get("ssoagent_account_id").is_some();
             let Some(target) = target.or_else(|| agent_keys.then(|| name.to_string())) else {
                 continue;
             };
@@ -245,7 +246,9 @@ fn credential_process_profile(cmd: &str) -> Option<&str> {
     let mut words = cmd.split_whitespace();
     while let Some(w) = words.next() {
         if w == "--profile" || w == "-p" {
-            return words.next().map(|p| p.trim_matches(|c| c == '"' || c == '\''));
+            return words
+                .next()
+                .map(|p| p.trim_matches(|c| c == '"' || c == '\''));
         }
         if let Some(p) = w.strip_prefix("--profile=") {
             return Some(p.trim_matches(|c| c == '"' || c == '\''));
@@ -363,70 +366,64 @@ fn default_session_name(profile: &str) -> String {
 
 fn resolve_sso(p: &Profile, set: &ProfileSet, file: &str) -> Result<RoleProfile> {
     let name = p.name();
-    let region = p.get("region").map(str::to_string);
     let agent_keys = p.get("ssoagent_session").is_some()
         || p.get("ssoagent_account_id").is_some()
         || p.get("ssoagent_role_name").is_some();
     let native_keys = p.get("sso_account_id").is_some() || p.get("sso_role_name").is_some();
-
-    if agent_keys {
-        let session_name = required(p, "ssoagent_session", file)?;
-        let account_id = required(p, "ssoagent_account_id", file)?;
-        let role_name = required(p, "ssoagent_role_name", file)?;
-        let Some(s) = set.sso_session(session_name) else {
+    // The keys of the form in use: ssoagent_* (SDKs ignore them) or the native sso_* ones.
+    let (session_key, account_key, role_key) = if agent_keys {
+        (
+            "ssoagent_session",
+            "ssoagent_account_id",
+            "ssoagent_role_name",
+        )
+    } else if native_keys {
+        ("sso_session", "sso_account_id", "sso_role_name")
+    } else {
+        return Err(Error::Config(format!(
+            "profile '{name}' in {file} is not an SSO profile: it needs sso_session (or sso_start_url and \
+             sso_region), sso_account_id and sso_role_name, or ssoagent_session, ssoagent_account_id \
+             and ssoagent_role_name"
+        )));
+    };
+    let account_id = required(p, account_key, file)?;
+    let role_name = required(p, role_key, file)?;
+    let session = match p.get(session_key) {
+        Some(session_name) => {
+            let Some(s) = set.sso_session(session_name) else {
+                return Err(Error::Config(format!(
+                    "profile '{name}' uses {session_key} = {session_name}, but {file} has no [sso-session {session_name}]"
+                )));
+            };
+            session_from_section(session_name, |k| s.get(k), file)?
+        }
+        // Only the native form has a legacy variant (inline sso_start_url / sso_region).
+        None if native_keys && !agent_keys => legacy_session(p, file)?,
+        None => {
             return Err(Error::Config(format!(
-                "profile '{name}' uses ssoagent_session = {session_name}, but {file} has no [sso-session {session_name}]"
+                "profile '{name}' in {file} is missing {session_key}"
             )));
-        };
-        let session = session_from_section(session_name, |k| s.get(k), file)?;
-        return Ok(RoleProfile {
-            name: name.into(),
-            session,
-            account_id: account_id.into(),
-            role_name: role_name.into(),
-            region,
-            warning: None,
-        });
-    }
-    if native_keys {
-        let account_id = required(p, "sso_account_id", file)?;
-        let role_name = required(p, "sso_role_name", file)?;
-        let session = match p.get("sso_session") {
-            Some(session_name) => {
-                let Some(s) = set.sso_session(session_name) else {
-                    return Err(Error::Config(format!(
-                        "profile '{name}' uses sso_session = {session_name}, but {file} has no [sso-session {session_name}]"
-                    )));
-                };
-                session_from_section(session_name, |k| s.get(k), file)?
-            }
-            None => legacy_session(p, file)?,
-        };
-        let warning = p
-            .get("credential_process")
-            .filter(|c| c.contains("ssoagent-cred"))
-            .map(|_| {
-                format!(
-                    "profile '{name}' has both native SSO keys (sso_account_id, sso_role_name) and an \
-                     ssoagent credential_process: AWS SDKs use the SSO keys and bypass the agent. \
-                     Move the credential_process to a wrapper profile, or use ssoagent_session, \
-                     ssoagent_account_id and ssoagent_role_name instead"
-                )
-            });
-        return Ok(RoleProfile {
-            name: name.into(),
-            session,
-            account_id: account_id.into(),
-            role_name: role_name.into(),
-            region,
-            warning,
-        });
-    }
-    Err(Error::Config(format!(
-        "profile '{name}' in {file} is not an SSO profile: it needs sso_session (or sso_start_url and \
-         sso_region), sso_account_id and sso_role_name, or ssoagent_session, ssoagent_account_id \
-         and ssoagent_role_name"
-    )))
+        }
+    };
+    let warning = (native_keys
+        && p.get("credential_process")
+            .is_some_and(|c| c.contains("ssoagent-cred")))
+    .then(|| {
+        format!(
+            "profile '{name}' has both native SSO keys (sso_account_id, sso_role_name) and an \
+             ssoagent credential_process: AWS SDKs use the SSO keys and bypass the agent. \
+             Move the credential_process to a wrapper profile, or use ssoagent_session, \
+             ssoagent_account_id and ssoagent_role_name instead"
+        )
+    });
+    Ok(RoleProfile {
+        name: name.into(),
+        session,
+        account_id: account_id.into(),
+        role_name: role_name.into(),
+        region: p.get("region").map(str::to_string),
+        warning,
+    })
 }
 
 fn required<'a>(p: &'a Profile, key: &str, file: &str) -> Result<&'a str> {
