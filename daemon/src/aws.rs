@@ -363,7 +363,10 @@ impl Aws {
             .code_verifier("ssoagent-registration-check-ssoagent-registration-check-0000000")
             .send()
             .await;
-        !matches!(probe.map_err(|e| classify("CreateToken", e)), Err(AwsError::InvalidClient(_)))
+        !matches!(
+            probe.map_err(|e| classify("CreateToken", e)),
+            Err(AwsError::InvalidClient(_))
+        )
     }
 
     pub async fn poll_device_token(
@@ -584,11 +587,10 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for SkewProbe {
         _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        let date = context
-            .response()
-            .headers()
-            .get("date")
-            .and_then(|d| aws_smithy_types::DateTime::from_str(d, aws_smithy_types::date_time::Format::HttpDate).ok());
+        let date = context.response().headers().get("date").and_then(|d| {
+            aws_smithy_types::DateTime::from_str(d, aws_smithy_types::date_time::Format::HttpDate)
+                .ok()
+        });
         if let Some(server) = date {
             let local = aws_smithy_types::DateTime::from(SystemTime::now());
             *self.0.0.lock().unwrap() = Some(server.secs() - local.secs());

@@ -7,7 +7,12 @@
 //! file modes, core-dump hardening) is unix-only today, so a Windows build needs more than this
 //! module.
 
-use std::{ffi::c_void, io, pin::Pin, task::{Context, Poll}};
+use std::{
+    ffi::c_void,
+    io,
+    pin::Pin,
+    task::{Context, Poll},
+};
 
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
@@ -16,7 +21,9 @@ use tokio::{
 use tokio_stream::Stream;
 use windows_sys::Win32::{
     Foundation::LocalFree,
-    Security::{Authorization::ConvertStringSecurityDescriptorToSecurityDescriptorW, SECURITY_ATTRIBUTES},
+    Security::{
+        Authorization::ConvertStringSecurityDescriptorToSecurityDescriptorW, SECURITY_ATTRIBUTES,
+    },
 };
 
 /// SDDL: protected DACL, generic-all for the owner (OW) only.
@@ -31,13 +38,21 @@ impl tonic::transport::server::Connected for PipeConn {
 }
 
 impl AsyncRead for PipeConn {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for PipeConn {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -53,7 +68,12 @@ fn create(name: &str, first: bool) -> io::Result<NamedPipeServer> {
     let mut descriptor: *mut c_void = std::ptr::null_mut();
     // SAFETY: a NUL-terminated SDDL string; the descriptor is freed below.
     let ok = unsafe {
-        ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl.as_ptr(), 1, &mut descriptor, std::ptr::null_mut())
+        ConvertStringSecurityDescriptorToSecurityDescriptorW(
+            sddl.as_ptr(),
+            1,
+            &mut descriptor,
+            std::ptr::null_mut(),
+        )
     };
     if ok == 0 {
         return Err(io::Error::last_os_error());
