@@ -16,7 +16,8 @@ pub const FAILED: i32 = 5;
 /// Maps a daemon's answer to the exit code a user reads (see `proto/ssoagent/v1/agent.proto`).
 pub fn for_status(status: &tonic::Status) -> i32 {
     match status.code() {
-        Code::InvalidArgument | Code::NotFound => USAGE,
+        // OutOfRange: a request over the daemon's size limit (an absurd profile name).
+        Code::InvalidArgument | Code::NotFound | Code::OutOfRange => USAGE,
         Code::FailedPrecondition => LOCKED,
         // The connection broke before the daemon answered.
         Code::Unavailable if status.message().starts_with("transport error") => UNREACHABLE,

@@ -26,6 +26,9 @@ Exit codes: 0 ok, 2 bad usage or config, 3 session locked or expired, 4 ssoagent
 5 AWS refused or failed.
 Environment: SSOAGENT_SOCKET (daemon socket), AWS_PROFILE.";
 
+/// Far above any real profile name, far below the daemon's request limit.
+const MAX_PROFILE_NAME: usize = 1024;
+
 struct Args {
     profile: String,
     autostart: bool,
@@ -71,6 +74,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         .or_else(|| std::env::var("AWS_PROFILE").ok())
         .filter(|p| !p.is_empty())
         .ok_or("no profile: pass --profile NAME or set AWS_PROFILE")?;
+    if profile.len() > MAX_PROFILE_NAME {
+        return Err(format!(
+            "a profile name of {} bytes is not a profile name",
+            profile.len()
+        ));
+    }
     Ok(Some(Args { profile, autostart }))
 }
 

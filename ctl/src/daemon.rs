@@ -32,16 +32,23 @@ impl From<ConnectError> for Failure {
     }
 }
 
+/// Status and account listings of large organisations run to megabytes.
+const MAX_ANSWER: usize = 256 * 1024 * 1024;
+
+fn client(channel: tonic::transport::Channel) -> AgentClient {
+    proto::agent_client::AgentClient::new(channel).max_decoding_message_size(MAX_ANSWER)
+}
+
 pub async fn connect() -> Result<AgentClient, Failure> {
     let channel = ssoagent_client::connect(&ssoagent_client::socket_path()).await?;
-    Ok(proto::agent_client::AgentClient::new(channel))
+    Ok(client(channel))
 }
 
 /// Connects, starting the daemon first when none answers and autostart is on.
 pub async fn connect_or_start(autostart: bool) -> Result<AgentClient, Failure> {
     let socket = ssoagent_client::socket_path();
     match ssoagent_client::connect(&socket).await {
-        Ok(c) => return Ok(proto::agent_client::AgentClient::new(c)),
+        Ok(c) => return Ok(client(c)),
         Err(e) if !autostart || !e.daemon_absent() => return Err(e.into()),
         Err(_) => {}
     }

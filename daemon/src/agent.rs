@@ -36,6 +36,8 @@ const TOKEN_REFRESH_BUFFER: Duration = Duration::from_secs(5 * 60);
 const REFRESH_AHEAD: Duration = Duration::from_secs(60);
 /// ... if they were served within this time.
 const REFRESH_AHEAD_IF_USED_WITHIN: Duration = Duration::from_secs(30 * 60);
+/// When AWS fails, cached credentials are still served if they have at least this much life.
+const MIN_LIFE_WHEN_AWS_FAILS: Duration = Duration::from_secs(60);
 /// STS region for a profile with no `region`, as the AWS SDKs default.
 const DEFAULT_STS_REGION: &str = "us-east-1";
 /// Reuse a client registration until this long before it expires.
@@ -285,7 +287,7 @@ impl Agent {
             .map_err(|e| Error::Internal(e.to_string()))?
             .map_err(|e| match e {
                 // A local setup problem the user fixes (chmod), not an AWS failure.
-                store::StoreError::Permissions { .. } => Error::Config(e.to_string()),
+                store::StoreError::Permissions { .. } => Error::config(e.to_string()),
                 e => Error::Internal(format!("cannot read stored tokens: {e}")),
             })
     }
@@ -383,7 +385,33 @@ impl Agent {
                 debug!(profile = name, "served credentials fetched while waiting");
                 return Ok(c);
             }
-            self.fetch_into(served, &session, &slot).await
+            match self.fetch_into(served, &session, &slot).await {
+                // AWS failed (5xx, throttling, timeouts) after its retries: credentials that
+                // are inside the refresh window but still valid beat no credentials. Never for
+                // a locked/expired session or a refusal: those are answers, not outages.
+                Err(Error::AwsFailed(e)) => {
+                    let still_valid = {
+                        let c = slot.cached.lock().unwrap();
+                        c.as_ref()
+                            .filter(|c| {
+                                c.session == session.key
+                                    && c.generation == session.generation.load(Ordering::SeqCst)
+                                    && c.fingerprint == fingerprint
+                                    && c.creds.expires_at
+                                        > SystemTime::now() + MIN_LIFE_WHEN_AWS_FAILS
+                            })
+                            .map(|c| c.creds.clone())
+                    };
+                    match still_valid {
+                        Some(c) => {
+                            warn!(profile = name, error = %e, "refresh failed; serving cached credentials that are still valid");
+                            Ok(c)
+                        }
+                        None => Err(Error::AwsFailed(e)),
+                    }
+                }
+                other => other,
+            }
         })
     }
 
@@ -715,11 +743,11 @@ impl Agent {
         let all = self.config.sessions().await?;
         match all.len() {
             1 => Ok(all.into_iter().next().unwrap()),
-            0 => Err(Error::Config(format!(
+            0 => Err(Error::config(format!(
                 "{} defines no SSO session; add an [sso-session NAME] section (see ssoagentctl --help)",
                 self.config.path().display()
             ))),
-            _ => Err(Error::Config(format!(
+            _ => Err(Error::config(format!(
                 "several SSO sessions are configured ({}); name one, e.g. ssoagentctl unlock {}",
                 all.iter()
                     .map(|s| s.key.as_str())

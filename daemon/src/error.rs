@@ -6,27 +6,32 @@ use tonic::{Code, Status};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Bad usage or config: unknown profile, not an SSO profile, broken ~/.aws/config.
-    #[error("{0}")]
+    #[error("{}", one_line(.0))]
     Config(String),
     /// A human must unlock (or log in again); the message names the command.
-    #[error("{0}")]
+    #[error("{}", one_line(.0))]
     NeedsUnlock(String),
     /// AWS refused (403, access denied).
-    #[error("{0}")]
+    #[error("{}", one_line(.0))]
     AwsRefused(String),
     /// AWS failed or could not be reached (5xx, throttling after retries, timeouts).
-    #[error("{0}")]
+    #[error("{}", one_line(.0))]
     AwsFailed(String),
     /// The human cancelled, or the login timed out.
-    #[error("{0}")]
+    #[error("{}", one_line(.0))]
     Cancelled(String),
-    #[error("{0}")]
+    #[error("{}", one_line(.0))]
     Internal(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// A config error, on one line whatever the file or the caller put in names and values.
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::Config(one_line(&message.into()))
+    }
+
     pub fn locked(session: &str) -> Self {
         Self::NeedsUnlock(format!(
             "session '{session}' is locked; run: {}",
@@ -65,5 +70,31 @@ impl From<Error> for Status {
             Error::Internal(_) => Code::Internal,
         };
         Status::new(code, e.to_string())
+    }
+}
+
+/// Clients print one line: control characters (from a config value with a continuation line,
+/// or a caller's profile name) are escaped, never passed on to forge more lines.
+pub fn one_line(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn messages_stay_on_one_line() {
+        assert_eq!(
+            super::one_line("profile 'dev\nforged'"),
+            "profile 'dev\\nforged'"
+        );
     }
 }

@@ -110,6 +110,9 @@ pub struct AwsConfig {
 
 type FileStamp = Option<(SystemTime, u64)>;
 
+/// A config file larger than this is refused: parsing one costs ~20x its size in memory.
+const MAX_CONFIG_BYTES: u64 = 8 << 20;
+
 impl AwsConfig {
     pub fn from_env() -> Self {
         let path = std::env::var_os("AWS_CONFIG_FILE")
@@ -135,13 +138,23 @@ impl AwsConfig {
     /// The current profile set; parses again only when the file changed.
     pub async fn load(&self) -> Result<Arc<ProfileSet>> {
         let stamp = self.stamp();
+        if let Some((_, len)) = stamp
+            && len > MAX_CONFIG_BYTES
+        {
+            return Err(Error::config(format!(
+                "{} is {} MiB; ssoagent reads AWS config files up to {} MiB",
+                self.path.display(),
+                len >> 20,
+                MAX_CONFIG_BYTES >> 20
+            )));
+        }
         if let Some((s, set)) = &*self.cached.lock().unwrap()
             && *s == stamp
         {
             return Ok(set.clone());
         }
         if stamp.is_none() && self.path.exists() {
-            return Err(Error::Config(format!(
+            return Err(Error::config(format!(
                 "cannot read {}",
                 self.path.display()
             )));
@@ -149,7 +162,7 @@ impl AwsConfig {
         let files = aws_runtime::env_config::file::EnvConfigFiles::default();
         let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None)
             .await
-            .map_err(|e| Error::Config(describe_load_error(&e)))?;
+            .map_err(|e| Error::config(describe_load_error(&e)))?;
         let set = Arc::new(set);
         *self.cached.lock().unwrap() = Some((stamp, set.clone()));
         Ok(set)
@@ -181,7 +194,7 @@ impl AwsConfig {
             }
         }
         let known: Vec<_> = all_sessions(&set).into_iter().map(|s| s.key).collect();
-        Err(Error::Config(format!(
+        Err(Error::config(format!(
             "no SSO session '{key}' in {file} (known: {})",
             if known.is_empty() {
                 "none".to_string()
@@ -294,7 +307,7 @@ const MAX_CHAIN: usize = 16;
 
 fn resolve(set: &ProfileSet, name: &str, file: &str, chain: &mut Vec<String>) -> Result<Served> {
     let Some(p) = set.get_profile(name) else {
-        return Err(Error::Config(match chain.last() {
+        return Err(Error::config(match chain.last() {
             Some(from) => format!(
                 "profile '{from}' has source_profile = {name}, but {file} has no profile '{name}'"
             ),
@@ -311,7 +324,7 @@ fn chained(set: &ProfileSet, p: &Profile, file: &str, chain: &mut Vec<String>) -
     let name = p.name();
     for unsupported in ["mfa_serial", "credential_source", "web_identity_token_file"] {
         if p.get(unsupported).is_some() {
-            return Err(Error::Config(format!(
+            return Err(Error::config(format!(
                 "profile '{name}' uses {unsupported}, which ssoagent does not support yet"
             )));
         }
@@ -319,17 +332,23 @@ fn chained(set: &ProfileSet, p: &Profile, file: &str, chain: &mut Vec<String>) -
     let role_arn = required(p, "role_arn", file)?;
     let source = required(p, "source_profile", file)?;
     chain.push(name.to_string());
-    if chain.iter().any(|n| n == source) || chain.len() > MAX_CHAIN {
+    if chain.iter().any(|n| n == source) {
         chain.push(source.to_string());
-        return Err(Error::Config(format!(
+        return Err(Error::config(format!(
             "profiles in {file} form a cycle through source_profile: {}",
             chain.join(" -> ")
+        )));
+    }
+    if chain.len() > MAX_CHAIN {
+        return Err(Error::config(format!(
+            "profile '{}' starts a chain of more than {MAX_CHAIN} source_profile hops in {file}",
+            chain[0]
         )));
     }
     let source = resolve(set, source, file, chain)?;
     let duration_seconds = match p.get("duration_seconds") {
         Some(d) => Some(d.trim().parse::<i32>().map_err(|_| {
-            Error::Config(format!(
+            Error::config(format!(
                 "profile '{name}' has duration_seconds = {d}, not a number of seconds"
             ))
         })?),
@@ -380,7 +399,7 @@ fn resolve_sso(p: &Profile, set: &ProfileSet, file: &str) -> Result<RoleProfile>
     } else if native_keys {
         ("sso_session", "sso_account_id", "sso_role_name")
     } else {
-        return Err(Error::Config(format!(
+        return Err(Error::config(format!(
             "profile '{name}' in {file} is not an SSO profile: it needs sso_session (or sso_start_url and \
              sso_region), sso_account_id and sso_role_name, or ssoagent_session, ssoagent_account_id \
              and ssoagent_role_name"
@@ -391,7 +410,7 @@ fn resolve_sso(p: &Profile, set: &ProfileSet, file: &str) -> Result<RoleProfile>
     let session = match p.get(session_key) {
         Some(session_name) => {
             let Some(s) = set.sso_session(session_name) else {
-                return Err(Error::Config(format!(
+                return Err(Error::config(format!(
                     "profile '{name}' uses {session_key} = {session_name}, but {file} has no [sso-session {session_name}]"
                 )));
             };
@@ -400,7 +419,7 @@ fn resolve_sso(p: &Profile, set: &ProfileSet, file: &str) -> Result<RoleProfile>
         // Only the native form has a legacy variant (inline sso_start_url / sso_region).
         None if native_keys && !agent_keys => legacy_session(p, file)?,
         None => {
-            return Err(Error::Config(format!(
+            return Err(Error::config(format!(
                 "profile '{name}' in {file} is missing {session_key}"
             )));
         }
@@ -429,7 +448,7 @@ fn resolve_sso(p: &Profile, set: &ProfileSet, file: &str) -> Result<RoleProfile>
 fn required<'a>(p: &'a Profile, key: &str, file: &str) -> Result<&'a str> {
     p.get(key)
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| Error::Config(format!("profile '{}' in {file} is missing {key}", p.name())))
+        .ok_or_else(|| Error::config(format!("profile '{}' in {file} is missing {key}", p.name())))
 }
 
 fn session_from_section<'a>(
@@ -438,7 +457,7 @@ fn session_from_section<'a>(
     file: &str,
 ) -> Result<SessionSpec> {
     let missing =
-        |key: &str| Error::Config(format!("[sso-session {name}] in {file} is missing {key}"));
+        |key: &str| Error::config(format!("[sso-session {name}] in {file} is missing {key}"));
     let start_url = get("sso_start_url")
         .filter(|v| !v.is_empty())
         .ok_or_else(|| missing("sso_start_url"))?;

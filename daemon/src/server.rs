@@ -201,9 +201,9 @@ pub async fn serve(
             }
         })
     };
-    let service = AgentServer::new(Service { agent, log_file })
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE);
+    // Requests are tiny and capped; answers (status, accounts of a large organisation) are not.
+    let service =
+        AgentServer::new(Service { agent, log_file }).max_decoding_message_size(MAX_MESSAGE);
     let service = tonic::service::interceptor::InterceptedService::new(service, check_peer);
     match &socket {
         Some(path) => info!(socket = %path.display(), pid = std::process::id(), "ssoagentd ready"),

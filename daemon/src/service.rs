@@ -132,7 +132,7 @@ impl AgentRpc for Service {
         req: Request<pb::GetCredentialsRequest>,
     ) -> Result<Response<pb::Credentials>, Status> {
         let profile = req.into_inner().profile;
-        debug!(%profile, "GetCredentials");
+        debug!(?profile, "GetCredentials");
         if profile.is_empty() {
             return Err(Status::invalid_argument("no profile given"));
         }

@@ -2,7 +2,7 @@
 //! botocore: a login the way `aws sso login` does it, the cache file it leaves, and a boto3
 //! client on a native `sso_session` profile.
 
-use std::{fs, os::unix::fs::PermissionsExt, path::PathBuf, process::Command};
+use std::{fs, os::unix::fs::PermissionsExt, path::PathBuf};
 
 use crate::{COMMAND_TIMEOUT, Out, SESSION, START_URL, World, run_with_timeout};
 
@@ -43,30 +43,6 @@ pub fn write_cache_raw(w: &World, bytes: &[u8]) {
     fs::create_dir_all(p.parent().unwrap()).unwrap();
     fs::write(&p, bytes).unwrap();
     fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-/// The real interpreter behind `python3` (a pyenv shim needs the runner's HOME; the World's
-/// children get a temp HOME) when boto3 imports there. `None` when it does not, outside CI
-/// (the test prints SKIPPED and should return); in CI (`CI` set) that fails the test.
-pub fn python_with_boto3(test: &str) -> Option<String> {
-    let found = Command::new("python3")
-        .args(["-c", "import sys, boto3; print(sys.executable)"])
-        .output();
-    let why = match found {
-        Ok(out) if out.status.success() => {
-            return Some(String::from_utf8_lossy(&out.stdout).trim().to_string());
-        }
-        Ok(out) => format!(
-            "boto3 is not importable: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => format!("cannot run python3: {e}"),
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("CI needs boto3 for {test}: {why}");
-    }
-    eprintln!("SKIPPED {test}: {why} (pip install boto3 to run it)");
-    None
 }
 
 /// Runs a Python script (written into the World's dir) with the World's environment.

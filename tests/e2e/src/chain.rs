@@ -5,7 +5,7 @@
 //! Everything here is an extension of [`World`] through [`ChainWorld`] (or a free function), so
 //! it can live next to other helper modules without touching `World` itself.
 
-use std::{collections::BTreeMap, process::Command, thread};
+use std::{collections::BTreeMap, thread};
 
 use crate::{COMMAND_TIMEOUT, Op, Out, SESSION, START_URL, World, bin, run_with_timeout};
 
@@ -97,36 +97,6 @@ pub fn started_chain_world(extra: &str) -> World {
     let mut w = chain_world(extra);
     w.start_daemon();
     w
-}
-
-/// The real interpreter behind `python3` (a pyenv shim needs the runner's HOME; the World's
-/// children get a temp HOME), if boto3 imports there.
-pub fn python_with_boto3() -> Result<String, String> {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("python3").is_file()));
-    if !found {
-        return Err("python3 is not on PATH".into());
-    }
-    let mut cmd = Command::new("python3");
-    cmd.args(["-c", "import sys, boto3; print(sys.executable)"]);
-    let out = run_with_timeout(&mut cmd, COMMAND_TIMEOUT);
-    if !out.ok() {
-        return Err(format!("boto3 is not importable: {}", out.stderr.trim()));
-    }
-    Ok(out.stdout.trim().to_string())
-}
-
-/// What a test does when boto3 is missing: fail under CI, else skip with the reason.
-/// Returns the interpreter when the test should go on.
-pub fn boto3_or_skip() -> Option<String> {
-    match python_with_boto3() {
-        Ok(p) => Some(p),
-        Err(why) if std::env::var_os("CI").is_some() => panic!("CI needs boto3: {why}"),
-        Err(why) => {
-            eprintln!("SKIPPED: {why} (pip install boto3 to run this test)");
-            None
-        }
-    }
 }
 
 /// Extensions of [`World`] for the chaining and tools tests.

@@ -26,6 +26,7 @@ pub mod persistence;
 pub mod secret_service;
 
 pub mod chain;
+pub mod robust;
 
 /// How long any single command may take before the test gives up on it.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -899,4 +900,28 @@ mod tests {
     fn ansi_is_stripped() {
         assert_eq!(strip_ansi("\u{1b}[2mx\u{1b}[0m y"), "x y");
     }
+}
+
+/// The real interpreter behind `python3` (a pyenv shim needs the runner's HOME; the World's
+/// children get a temp HOME) when boto3 imports there. `None` when it does not, outside CI
+/// (the test prints SKIPPED and should return); in CI (`CI` set) that fails the test.
+pub fn python_with_boto3(test: &str) -> Option<String> {
+    let found = Command::new("python3")
+        .args(["-c", "import sys, boto3; print(sys.executable)"])
+        .output();
+    let why = match found {
+        Ok(out) if out.status.success() => {
+            return Some(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        }
+        Ok(out) => format!(
+            "boto3 is not importable: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => format!("cannot run python3: {e}"),
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("CI needs boto3 for {test}: {why}");
+    }
+    eprintln!("SKIPPED {test}: {why} (pip install boto3 to run it)");
+    None
 }

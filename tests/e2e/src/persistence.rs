@@ -5,12 +5,11 @@ use std::{
     fs,
     os::unix::fs::PermissionsExt,
     path::Path,
-    process::Stdio,
     thread,
     time::{Duration, Instant},
 };
 
-use crate::{Out, SESSION, World, exit_code, read_all, signal};
+use crate::{Out, SESSION, World, signal};
 
 /// Writes the agent config (`$SSOAGENT_CONFIG`) of a World.
 pub fn write_agent_config(w: &World, toml: &str) {
@@ -32,37 +31,10 @@ pub fn kill9_daemon(w: &mut World) {
 
 /// Runs `ssoagentd` in the foreground when it is expected to exit by itself (e.g. refusing
 /// its config). Panics if it is still running after `timeout` (it is killed then).
+/// Runs `ssoagentd` to its end (it is expected to refuse to start) and returns its output.
 #[track_caller]
 pub fn run_daemon_expecting_exit(w: &World, timeout: Duration) -> Out {
-    let mut cmd = w.daemon_command();
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn ssoagentd");
-    let out = child.stdout.take().unwrap();
-    let err = child.stderr.take().unwrap();
-    let out_t = thread::spawn(move || read_all(out));
-    let err_t = thread::spawn(move || read_all(err));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "ssoagentd was expected to exit but still ran after {timeout:?}; stderr:\n{}",
-                err_t.join().unwrap_or_default()
-            );
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    Out {
-        code: exit_code(status),
-        stdout: out_t.join().unwrap(),
-        stderr: err_t.join().unwrap(),
-    }
+    crate::run_with_timeout(&mut w.daemon_command(), timeout)
 }
 
 /// The permission bits of a file.

@@ -330,7 +330,7 @@ print(json.dumps({
 
 #[test]
 fn boto3_uses_a_chained_profile_through_credential_process() {
-    let Some(python) = boto3_or_skip() else {
+    let Some(python) = python_with_boto3("boto3_uses_a_chained_profile") else {
         return;
     };
     let w = started_chain_world(&format!(

@@ -1,7 +1,5 @@
 //! A real AWS SDK (boto3) reads credentials through `credential_process = ssoagent-cred`.
 
-use std::process::Command;
-
 use ssoagent_e2e::*;
 
 const SCRIPT: &str = r#"
@@ -10,31 +8,10 @@ creds = boto3.Session(profile_name="dev-agent").get_credentials().get_frozen_cre
 print(json.dumps({"access_key": creds.access_key, "secret_key": creds.secret_key, "token": creds.token}))
 "#;
 
-/// The real interpreter behind `python3` (a pyenv shim needs the runner's HOME; the World's
-/// children get a temp HOME), if boto3 imports there.
-fn python_with_boto3() -> Result<String, String> {
-    let out = Command::new("python3")
-        .args(["-c", "import sys, boto3; print(sys.executable)"])
-        .output()
-        .map_err(|e| format!("cannot run python3: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "boto3 is not importable: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
 #[test]
 fn boto3_uses_the_agent_through_credential_process() {
-    let python = match python_with_boto3() {
-        Ok(p) => p,
-        Err(why) if std::env::var_os("CI").is_some() => panic!("CI needs boto3: {why}"),
-        Err(why) => {
-            eprintln!("SKIPPED: {why} (pip install boto3 to run this test)");
-            return;
-        }
+    let Some(python) = python_with_boto3("boto3_uses_the_agent_through_credential_process") else {
+        return;
     };
     let mut w = World::new();
     w.append_aws_config(&format!(
