@@ -18,7 +18,7 @@
 //! 5. request latency across the moments cached credentials must be replaced: when they enter
 //!    the refresh window, and (full run only) when the daemon's background refresh is due.
 //!
-//! A full run takes about 2.5 min, `--quick` about 25 s. Run it on an otherwise idle machine:
+//! A full run takes about 2 min, `--quick` about 25 s. Run it on an otherwise idle machine:
 //! the bench, the daemon and the load generator share the cores.
 //!
 //! Timing targets are printed next to each figure, never asserted: a missed target does not
