@@ -882,26 +882,6 @@ impl LineReader {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_parses() {
-        let t = parse_rfc3339_utc("2026-11-26T10:00:00Z").unwrap();
-        let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
-        assert_eq!(secs, 1_795_687_200);
-        assert!(parse_rfc3339_utc("1970-01-01T00:00:00Z").is_some());
-        assert!(parse_rfc3339_utc("2026-11-26T10:00:00+01:00").is_none());
-        assert!(parse_rfc3339_utc("2026-13-26T10:00:00Z").is_none());
-    }
-
-    #[test]
-    fn ansi_is_stripped() {
-        assert_eq!(strip_ansi("\u{1b}[2mx\u{1b}[0m y"), "x y");
-    }
-}
-
 /// The real interpreter behind `python3` (a pyenv shim needs the runner's HOME; the World's
 /// children get a temp HOME) when boto3 imports there. `None` when it does not, outside CI
 /// (the test prints SKIPPED and should return); in CI (`CI` set) that fails the test.
@@ -924,4 +904,24 @@ pub fn python_with_boto3(test: &str) -> Option<String> {
     }
     eprintln!("SKIPPED {test}: {why} (pip install boto3 to run it)");
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_parses() {
+        let t = parse_rfc3339_utc("2026-11-26T10:00:00Z").unwrap();
+        let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+        assert_eq!(secs, 1_795_687_200);
+        assert!(parse_rfc3339_utc("1970-01-01T00:00:00Z").is_some());
+        assert!(parse_rfc3339_utc("2026-11-26T10:00:00+01:00").is_none());
+        assert!(parse_rfc3339_utc("2026-13-26T10:00:00Z").is_none());
+    }
+
+    #[test]
+    fn ansi_is_stripped() {
+        assert_eq!(strip_ansi("\u{1b}[2mx\u{1b}[0m y"), "x y");
+    }
 }
