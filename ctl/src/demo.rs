@@ -81,6 +81,12 @@ pub async fn run() -> Result<(), Failure> {
         cred.display()
     );
     std::fs::create_dir_all(home.join(".aws")).map_err(|e| fail(e.to_string()))?;
+    // Nothing of the user's: no keyring, no AWS CLI cache (the HOME is temporary anyway).
+    std::fs::write(
+        home.join("ssoagent.toml"),
+        "store = \"file\"\naws_cli_cache = \"off\"\n",
+    )
+    .map_err(|e| fail(e.to_string()))?;
     std::fs::write(home.join(".aws/config"), &config).map_err(|e| fail(e.to_string()))?;
 
     let env = |c: &mut Command| {
@@ -93,6 +99,8 @@ pub async fn run() -> Result<(), Failure> {
             .env("SSOAGENT_STATE_DIR", home.join("state"))
             .env("SSOAGENT_CONFIG", home.join("ssoagent.toml"))
             .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
             .env_remove("XDG_RUNTIME_DIR");
     };
 

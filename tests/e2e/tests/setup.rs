@@ -279,3 +279,31 @@ fn ssoagent_cred_starts_the_daemon_only_when_asked() {
     assert_eq!(daemons_of(&w), 1);
     w.ctl(&["stop"]).assert_ok();
 }
+
+#[test]
+fn the_demo_runs_the_whole_story_and_cleans_up() {
+    let w = World::new();
+    let out = w.ctl(&["demo"]);
+    out.assert_ok();
+    for needle in [
+        "session 'demo' is locked; run: ssoagentctl unlock demo",
+        "\"Version\":1",
+        "session 'demo' unlocked",
+        "tokens in the file store",
+        "demo done",
+    ] {
+        assert!(
+            out.stdout.contains(needle),
+            "missing {needle:?} in:\n{}",
+            out.stdout
+        );
+    }
+    // Its temporary HOME is gone.
+    let tmp = out
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("(temporary HOME "))
+        .and_then(|l| l.split(';').next())
+        .expect("the demo names its temporary HOME");
+    assert!(!Path::new(tmp).exists(), "{tmp} was left behind");
+}
