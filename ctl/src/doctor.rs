@@ -68,18 +68,16 @@ pub async fn run() -> Result<(), Failure> {
     }
 
     let socket = ssoagent_client::socket_path();
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
     if let Some(dir) = socket.parent() {
         match std::fs::symlink_metadata(dir) {
-            Ok(m)
-                if m.is_dir() && m.mode() & 0o077 == 0 && m.uid() == unsafe { libc::getuid() } =>
-            {
-                r.line(
-                    Level::Ok,
-                    "socket directory",
-                    format!("{} (0700, yours)", dir.display()),
-                    0,
-                )
-            }
+            Ok(m) if m.is_dir() && m.mode() & 0o077 == 0 && m.uid() == uid => r.line(
+                Level::Ok,
+                "socket directory",
+                format!("{} (0700, yours)", dir.display()),
+                0,
+            ),
             Ok(m) => r.line(
                 Level::Fail,
                 "socket directory",
