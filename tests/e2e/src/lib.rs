@@ -39,6 +39,17 @@ pub const START_URL: &str = "https://work.awsapps.com/start";
 
 /// A directory of the built binaries (`target/<profile>`), found from the test executable
 /// (`target/<profile>/deps/<test>-<hash>`).
+/// The repository's root. From the runtime `CARGO_MANIFEST_DIR` (cargo and nextest set it for
+/// every test process), not the compile-time one: CI builds in a fresh clone per run against a
+/// shared target dir, and a test binary compiled in an earlier clone would point at a folder
+/// that is gone.
+pub fn repo_root() -> PathBuf {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest.join("../..")
+}
+
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {

@@ -26,7 +26,7 @@ pub struct SecretService {
 
 /// The script, found from this crate (`tests/e2e` → `tests/secret-service.sh`).
 pub fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../secret-service.sh")
+    crate::repo_root().join("tests/secret-service.sh")
 }
 
 /// Which of the needed tools are not on PATH (empty when all are there).

@@ -193,8 +193,8 @@ fn parse_plist(w: &World, xml: &str) -> serde_json::Value {
 #[test]
 fn the_launchd_plist_parses_and_runs_this_daemon() {
     let w = World::new();
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../packaging/launchd/com.github.ssoagent.ssoagentd.plist");
+    let shipped =
+        ssoagent_e2e::repo_root().join("packaging/launchd/com.github.ssoagent.ssoagentd.plist");
     let p = parse_plist(&w, &fs::read_to_string(shipped).unwrap());
     assert_eq!(p["Label"], "com.github.ssoagent.ssoagentd");
     assert!(
