@@ -131,6 +131,16 @@ impl SessionState {
             && s.registration.as_ref().is_some_and(|r| r.expires_at > now)
     }
 
+    /// The background refresh's turn: a live, refreshable token within twice the request-driven
+    /// buffer of its end (so requests rarely find it due themselves).
+    fn background_refresh_due(&self, now: SystemTime) -> bool {
+        !self.expired
+            && self.refreshable(now)
+            && self
+                .token()
+                .is_some_and(|t| t.expires_at <= now + TOKEN_REFRESH_BUFFER * 2)
+    }
+
     /// The end of the window: its deadline, or the token's end when it cannot be refreshed.
     fn effective_until(&self, now: SystemTime) -> Option<SystemTime> {
         let w = self.window?;
@@ -719,6 +729,12 @@ impl Agent {
     /// Marks a session's token dead and drops what was issued under it.
     async fn expire(&self, s: &Session) {
         s.state.lock().unwrap().expired = true;
+        self.revoke_issued(s);
+    }
+
+    /// Nothing issued under the session so far is served again: cached credentials go, and
+    /// any fetch already in flight is stamped with an old generation.
+    fn revoke_issued(&self, s: &Session) {
         s.generation.fetch_add(1, Ordering::SeqCst);
         self.drop_credentials(&s.key);
     }
@@ -953,8 +969,7 @@ impl Agent {
         for key in &keys {
             let s = self.session(key);
             s.state.lock().unwrap().window = None;
-            s.generation.fetch_add(1, Ordering::SeqCst);
-            self.drop_credentials(key);
+            self.revoke_issued(&s);
             info!(session = %key, "locked");
         }
         self.save_windows().await;
@@ -985,12 +1000,8 @@ impl Agent {
                     self.cli.delete(key);
                 }
             }
-            {
-                let mut state = s.state.lock().unwrap();
-                *state = SessionState::default();
-            }
-            s.generation.fetch_add(1, Ordering::SeqCst);
-            self.drop_credentials(key);
+            *s.state.lock().unwrap() = SessionState::default();
+            self.revoke_issued(&s);
             let store = self.store.clone();
             let k = key.clone();
             tokio::task::spawn_blocking(move || store.delete(&k))
@@ -1056,18 +1067,12 @@ impl Agent {
             let (deadline_passed, wants_refresh) = {
                 let st = s.state.lock().unwrap();
                 let passed = st.window.is_some_and(|w| w.until.is_some_and(|u| u <= now));
-                let wants = st.window.is_some()
-                    && !st.expired
-                    && st.refreshable(now)
-                    && st
-                        .token()
-                        .is_some_and(|t| t.expires_at <= now + TOKEN_REFRESH_BUFFER * 2);
+                let wants = st.window.is_some() && st.background_refresh_due(now);
                 (passed, wants)
             };
             if deadline_passed {
                 s.state.lock().unwrap().window = None;
-                s.generation.fetch_add(1, Ordering::SeqCst);
-                self.drop_credentials(&s.key);
+                self.revoke_issued(&s);
                 info!(session = %s.key, "unlock window ended; session locked");
                 changed = true;
             } else if wants_refresh && let Err(e) = self.access_token_refreshing(&s).await {
@@ -1085,10 +1090,8 @@ impl Agent {
         let _refreshing = s.refresh.lock().await;
         let stored = {
             let st = s.state.lock().unwrap();
-            let due = st
-                .token()
-                .is_some_and(|t| t.expires_at <= SystemTime::now() + TOKEN_REFRESH_BUFFER * 2);
-            if !due || !st.refreshable(SystemTime::now()) || st.expired {
+            // A request may have refreshed while we waited for the lock.
+            if !st.background_refresh_due(SystemTime::now()) {
                 return Ok(());
             }
             st.stored.clone().expect("refreshable")
