@@ -1,18 +1,13 @@
 //! `ssoagentctl`: what humans type to unlock, lock and inspect ssoagent's SSO sessions.
 
 mod browser;
-mod configure;
+mod cmd;
 mod daemon;
-mod demo;
-mod doctor;
-mod run;
-mod service;
-mod status;
-mod unlock;
 
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use cmd::{configure, demo, doctor, env, service, status, unlock};
 use daemon::Failure;
 use ssoagent_client::{config, exit, proto};
 
@@ -92,7 +87,7 @@ Its exit code is passed through. A locked session is exit 3, never a login.")]
         #[arg(long, short)]
         profile: Option<String>,
         #[arg(long, value_enum, default_value_t)]
-        format: run::Format,
+        format: env::Format,
     },
     /// Show who a profile's credentials belong to (STS GetCallerIdentity).
     Whoami {
@@ -227,9 +222,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Cmd::Exec { profile, command } => run::exec(profile, command, autostart).await,
-        Cmd::Env { profile, format } => run::env(profile, format, autostart).await,
-        Cmd::Whoami { profile, json } => run::whoami(profile, json, autostart).await,
+        Cmd::Exec { profile, command } => env::exec(profile, command, autostart).await,
+        Cmd::Env { profile, format } => env::env(profile, format, autostart).await,
+        Cmd::Whoami { profile, json } => env::whoami(profile, json, autostart).await,
         Cmd::Demo => demo::run().await,
         Cmd::Service(action) => service::run(action).await,
         Cmd::Doctor => doctor::run().await,

@@ -13,10 +13,10 @@ use ssoagent_client::exit;
 
 use crate::daemon::{self, Failure};
 
-const SYSTEMD_SERVICE: &str = include_str!("../../packaging/systemd/ssoagentd.service");
-const SYSTEMD_SOCKET: &str = include_str!("../../packaging/systemd/ssoagentd.socket");
+const SYSTEMD_SERVICE: &str = include_str!("../../../packaging/systemd/ssoagentd.service");
+const SYSTEMD_SOCKET: &str = include_str!("../../../packaging/systemd/ssoagentd.socket");
 const LAUNCHD_PLIST: &str =
-    include_str!("../../packaging/launchd/com.github.ssoagent.ssoagentd.plist");
+    include_str!("../../../packaging/launchd/com.github.ssoagent.ssoagentd.plist");
 const LAUNCHD_LABEL: &str = "com.github.ssoagent.ssoagentd";
 
 #[derive(Subcommand)]
@@ -230,7 +230,7 @@ pub async fn run(action: Action) -> Result<(), Failure> {
     }
     if let Action::Install(_) = action {
         // A daemon that ssoagentctl started would hold the socket the service wants.
-        let _ = crate::status::stop().await;
+        let _ = crate::cmd::status::stop().await;
     }
     for (p, text) in &plan.files {
         if let Some(dir) = p.parent() {
