@@ -2,35 +2,9 @@
 
 use std::path::Path;
 
-use ssoagent_client::{AgentClient, ConnectError, config, exit, proto};
+use ssoagent_client::{AgentClient, config, exit, proto};
 
-/// An error with the exit code the user should see.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: i32,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn new(code: i32, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<tonic::Status> for Failure {
-    fn from(s: tonic::Status) -> Self {
-        Self::new(exit::for_status(&s), exit::message(&s))
-    }
-}
-
-impl From<ConnectError> for Failure {
-    fn from(e: ConnectError) -> Self {
-        Self::new(exit::UNREACHABLE, e.to_string())
-    }
-}
+use crate::failure::Failure;
 
 /// Status and account listings of large organisations run to megabytes.
 const MAX_ANSWER: usize = 256 * 1024 * 1024;

@@ -3,12 +3,15 @@
 mod browser;
 mod cmd;
 mod daemon;
+mod failure;
+mod times;
+mod util;
 
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use cmd::{configure, demo, doctor, env, service, status, unlock};
-use daemon::Failure;
+use failure::Failure;
 use ssoagent_client::{config, exit, proto};
 
 #[derive(Parser)]

@@ -3,15 +3,11 @@
 //! kept unless `--force`, comments and unrelated sections untouched, the change shown as a
 //! diff, and nothing written with `--dry-run`.
 
-use std::{
-    io::Write,
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use ssoagent_client::{exit, proto};
 
-use crate::daemon::{self, Failure};
+use crate::{daemon, failure::Failure, times, util::write_atomically};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -229,36 +225,13 @@ pub async fn run(a: Args, autostart: bool) -> Result<(), Failure> {
 }
 
 fn backup_path(path: &Path) -> PathBuf {
-    let secs = std::time::SystemTime::now()
+    let secs = times::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".ssoagent-backup-{secs}"));
     path.with_file_name(name)
-}
-
-/// Same directory temp file, the original's mode, fsync, rename: never a half-written config.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mode = std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o777)
-        .unwrap_or(0o600);
-    let tmp = dir.join(format!(
-        ".{}.ssoagent-tmp",
-        path.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::{
 
 use ssoagent_client::exit;
 
-use crate::daemon::{Failure, sibling};
+use crate::{daemon::sibling, failure::Failure};
 
 struct Reaper(Vec<Child>);
 

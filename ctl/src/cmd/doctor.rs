@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 
 use ssoagent_client::{config, exit, proto};
 
-use crate::daemon::{self, Failure};
+use crate::{daemon, failure::Failure, util};
 
 #[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
 enum Level {
@@ -68,8 +68,7 @@ pub async fn run() -> Result<(), Failure> {
     }
 
     let socket = ssoagent_client::socket_path();
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
+    let uid = util::uid();
     if let Some(dir) = socket.parent() {
         match std::fs::symlink_metadata(dir) {
             Ok(m) if m.is_dir() && m.mode() & 0o077 == 0 && m.uid() == uid => r.line(

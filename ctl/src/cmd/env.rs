@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use serde_json::json;
 use ssoagent_client::{exit, proto};
 
-use crate::{daemon, daemon::Failure};
+use crate::{daemon, failure::Failure, util::profile_or_env};
 
 /// Variables that would make a program pick other credentials than the ones we hand it.
 const CONFLICTING: &[&str] = &["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SECURITY_TOKEN"];
@@ -21,19 +21,6 @@ pub enum Format {
     Powershell,
     Json,
     Dotenv,
-}
-
-/// The profile given, else `$AWS_PROFILE`.
-pub fn profile_or_env(profile: Option<String>) -> Result<String, Failure> {
-    profile
-        .or_else(|| std::env::var("AWS_PROFILE").ok())
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| {
-            Failure::new(
-                exit::USAGE,
-                "no profile: pass --profile NAME or set AWS_PROFILE",
-            )
-        })
 }
 
 async fn credentials(profile: &str, autostart: bool) -> Result<proto::Credentials, Failure> {

@@ -11,7 +11,7 @@ use std::{
 use clap::{Subcommand, ValueEnum};
 use ssoagent_client::exit;
 
-use crate::daemon::{self, Failure};
+use crate::{daemon, failure::Failure, util::uid};
 
 const SYSTEMD_SERVICE: &str = include_str!("../../../packaging/systemd/ssoagentd.service");
 const SYSTEMD_SOCKET: &str = include_str!("../../../packaging/systemd/ssoagentd.socket");
@@ -64,11 +64,6 @@ fn home() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."))
-}
-
-fn uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
 }
 
 /// The daemon binary to put in the unit: the one installed beside this ssoagentctl.

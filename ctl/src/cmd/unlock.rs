@@ -6,7 +6,7 @@ use std::{io::IsTerminal, time::Duration};
 use indicatif::{ProgressBar, ProgressStyle};
 use ssoagent_client::{exit, proto};
 
-use crate::{UnlockArgs, browser, cmd::status::when, daemon, daemon::Failure};
+use crate::{UnlockArgs, browser, daemon, failure::Failure, times::when};
 
 pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<(), Failure> {
     let mut client = daemon::connect_or_start(autostart).await?;
