@@ -7,12 +7,13 @@ mod failure;
 mod times;
 mod util;
 
-use std::time::Duration;
-
-use clap::{Args, Parser, Subcommand};
-use cmd::{configure, demo, doctor, env, service, status, unlock};
+use clap::{Parser, Subcommand};
+use cmd::{
+    Target, accounts, completions, configure, demo, doctor, env, exec, lock, logout, man, service,
+    start, status, unlock, whoami,
+};
 use failure::Failure;
-use ssoagent_client::{config, exit, proto};
+use ssoagent_client::{config, exit};
 
 #[derive(Parser)]
 #[command(
@@ -51,9 +52,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Unlock a session: reuse a stored token if valid or refreshable, else log in.
-    Unlock(UnlockArgs),
+    Unlock(unlock::UnlockArgs),
     /// Log in anew (browser approval) even if a stored token could be reused, then unlock.
-    Login(UnlockArgs),
+    Login(unlock::UnlockArgs),
     /// Stop issuing credentials for a session now; stored tokens stay for the next unlock.
     Lock(Target),
     /// Revoke a session's token with AWS (SSO Logout) and delete it.
@@ -121,37 +122,6 @@ Its exit code is passed through. A locked session is exit 3, never a login.")]
     Man,
 }
 
-#[derive(Args)]
-struct UnlockArgs {
-    /// Session name ([sso-session NAME]) or a legacy profile's start URL.
-    session: Option<String>,
-    /// Unlock the session this profile uses.
-    #[arg(long, short, conflicts_with = "session")]
-    profile: Option<String>,
-    /// Cap the unlock window, e.g. 30m or 8h (default: the SSO session's own life).
-    #[arg(long = "for", value_parser = humantime::parse_duration)]
-    for_: Option<Duration>,
-    /// Use the device-code flow instead of the browser redirect (PKCE).
-    #[arg(long)]
-    device_code: bool,
-    /// Only print the URL (and code); do not open a browser.
-    #[arg(long)]
-    no_browser: bool,
-    /// After unlocking, check every profile of the session with STS GetCallerIdentity and
-    /// report each one that fails (exit 5 if any does).
-    #[arg(long)]
-    verify: bool,
-}
-
-#[derive(Args)]
-struct Target {
-    /// Session name (default: the only one configured).
-    session: Option<String>,
-    /// Every session.
-    #[arg(long, conflicts_with = "session")]
-    all: bool,
-}
-
 fn main() {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -173,94 +143,26 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Cmd::Unlock(a) => unlock::run(a, false, autostart).await,
         Cmd::Login(a) => unlock::run(a, true, autostart).await,
-        Cmd::Lock(t) => {
-            let mut c = daemon::connect_or_start(autostart).await?;
-            let r = c
-                .lock(proto::LockRequest {
-                    session: t.session.unwrap_or_default(),
-                    all: t.all,
-                })
-                .await?
-                .into_inner();
-            report("locked", &r.sessions);
-            Ok(())
-        }
-        Cmd::Logout(t) => {
-            let mut c = daemon::connect_or_start(autostart).await?;
-            let r = c
-                .logout(proto::LogoutRequest {
-                    session: t.session.unwrap_or_default(),
-                    all: t.all,
-                })
-                .await?
-                .into_inner();
-            report("logged out (token revoked and deleted)", &r.sessions);
-            Ok(())
-        }
-        Cmd::Status { json } => status::status(json).await,
-        Cmd::Accounts { session, json } => status::accounts(session, json, autostart).await,
-        Cmd::Start => {
-            if daemon::connect().await.is_ok() {
-                println!("ssoagentd is already running");
-                return Ok(());
-            }
-            daemon::start().await?;
-            println!(
-                "ssoagentd started; log: {}",
-                config::daemon_log_path().display()
-            );
-            Ok(())
-        }
-        Cmd::Stop => status::stop().await,
-        Cmd::Restart => {
-            match status::stop().await {
-                Ok(()) => {}
-                Err(f) if f.code == exit::UNREACHABLE => {}
-                Err(f) => return Err(f),
-            }
-            daemon::start().await?;
-            println!(
-                "ssoagentd started; log: {}",
-                config::daemon_log_path().display()
-            );
-            Ok(())
-        }
-        Cmd::Exec { profile, command } => env::exec(profile, command, autostart).await,
-        Cmd::Env { profile, format } => env::env(profile, format, autostart).await,
-        Cmd::Whoami { profile, json } => env::whoami(profile, json, autostart).await,
+        Cmd::Lock(t) => lock::run(t, autostart).await,
+        Cmd::Logout(t) => logout::run(t, autostart).await,
+        Cmd::Status { json } => status::run(json).await,
+        Cmd::Accounts { session, json } => accounts::run(session, json, autostart).await,
+        Cmd::Start => start::start().await,
+        Cmd::Stop => start::stop().await,
+        Cmd::Restart => start::restart().await,
+        Cmd::Exec { profile, command } => exec::run(profile, command, autostart).await,
+        Cmd::Env { profile, format } => env::run(profile, format, autostart).await,
+        Cmd::Whoami { profile, json } => whoami::run(profile, json, autostart).await,
         Cmd::Demo => demo::run().await,
         Cmd::Service(action) => service::run(action).await,
         Cmd::Doctor => doctor::run().await,
         Cmd::Configure(a) => configure::run(a, autostart).await,
-        Cmd::Completions { shell } => {
-            use clap::CommandFactory;
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "ssoagentctl",
-                &mut std::io::stdout(),
-            );
-            Ok(())
-        }
-        Cmd::Man => {
-            use clap::CommandFactory;
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut std::io::stdout())
-                .map_err(|e| Failure::new(exit::FAILED, e.to_string()))
-        }
+        Cmd::Completions { shell } => completions::run(shell),
+        Cmd::Man => man::run(),
     }
 }
 
 fn agent_config() -> Result<config::AgentConfig, Failure> {
     config::AgentConfig::load(&config::config_path())
         .map_err(|e| Failure::new(exit::USAGE, e.to_string()))
-}
-
-fn report(what: &str, sessions: &[String]) {
-    if sessions.is_empty() {
-        println!("no sessions {what}");
-    }
-    for s in sessions {
-        println!("session '{s}' {what}");
-    }
 }

@@ -1,17 +1,15 @@
-//! `exec`, `env` and `whoami`: a profile's credentials for programs that read the standard
-//! AWS environment variables, and proof of who they belong to. Like a robot's request, none of
-//! them ever starts a login: a locked session is exit 3 with the command to run.
-
-use std::{os::unix::process::CommandExt, process::Command};
+//! `env`: a profile's credentials as the standard AWS environment variables, in a shell's
+//! syntax; what `exec` hands its program comes from here too. Like a robot's request, neither
+//! ever starts a login: a locked session is exit 3 with the command to run.
 
 use clap::ValueEnum;
 use serde_json::json;
-use ssoagent_client::{exit, proto};
+use ssoagent_client::proto;
 
 use crate::{daemon, failure::Failure, util::profile_or_env};
 
 /// Variables that would make a program pick other credentials than the ones we hand it.
-const CONFLICTING: &[&str] = &["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SECURITY_TOKEN"];
+pub const CONFLICTING: &[&str] = &["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SECURITY_TOKEN"];
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
 pub enum Format {
@@ -23,7 +21,7 @@ pub enum Format {
     Dotenv,
 }
 
-async fn credentials(profile: &str, autostart: bool) -> Result<proto::Credentials, Failure> {
+pub async fn credentials(profile: &str, autostart: bool) -> Result<proto::Credentials, Failure> {
     let mut c = daemon::connect_or_start(autostart).await?;
     Ok(c.get_credentials(proto::GetCredentialsRequest {
         profile: profile.to_string(),
@@ -33,7 +31,7 @@ async fn credentials(profile: &str, autostart: bool) -> Result<proto::Credential
 }
 
 /// The variables to set, in order.
-fn variables(c: &proto::Credentials) -> Vec<(&'static str, String)> {
+pub fn variables(c: &proto::Credentials) -> Vec<(&'static str, String)> {
     let mut v = vec![
         ("AWS_ACCESS_KEY_ID", c.access_key_id.clone()),
         ("AWS_SECRET_ACCESS_KEY", c.secret_access_key.clone()),
@@ -47,41 +45,8 @@ fn variables(c: &proto::Credentials) -> Vec<(&'static str, String)> {
     v
 }
 
-/// Runs a program with the profile's credentials in its environment; its exit code is ours
-/// (the program replaces this process).
-pub async fn exec(
-    profile: Option<String>,
-    argv: Vec<String>,
-    autostart: bool,
-) -> Result<(), Failure> {
-    let profile = profile_or_env(profile)?;
-    let Some((program, args)) = argv.split_first() else {
-        return Err(Failure::new(
-            exit::USAGE,
-            "nothing to run: ssoagentctl exec --profile P -- COMMAND [ARGS...]",
-        ));
-    };
-    let creds = credentials(&profile, autostart).await?;
-    let mut cmd = Command::new(program);
-    cmd.args(args);
-    for var in CONFLICTING {
-        cmd.env_remove(var);
-    }
-    for (k, v) in variables(&creds) {
-        cmd.env(k, v);
-    }
-    cmd.env("SSOAGENT_PROFILE", &profile);
-    let err = cmd.exec();
-    let code = if err.kind() == std::io::ErrorKind::NotFound {
-        127
-    } else {
-        126
-    };
-    Err(Failure::new(code, format!("cannot run {program}: {err}")))
-}
-
 /// Prints the variables for `eval` (or a file) in the chosen shell's syntax.
-pub async fn env(profile: Option<String>, format: Format, autostart: bool) -> Result<(), Failure> {
+pub async fn run(profile: Option<String>, format: Format, autostart: bool) -> Result<(), Failure> {
     let profile = profile_or_env(profile)?;
     let creds = credentials(&profile, autostart).await?;
     print!("{}", render(&variables(&creds), format));
@@ -133,30 +98,6 @@ fn render(vars: &[(&str, String)], format: Format) -> String {
         }
     }
     out
-}
-
-/// STS GetCallerIdentity with the profile's credentials.
-pub async fn whoami(
-    profile: Option<String>,
-    as_json: bool,
-    autostart: bool,
-) -> Result<(), Failure> {
-    let profile = profile_or_env(profile)?;
-    let mut c = daemon::connect_or_start(autostart).await?;
-    let id = c
-        .who_am_i(proto::WhoAmIRequest { profile })
-        .await?
-        .into_inner();
-    if as_json {
-        let v = json!({"profile": id.profile, "account": id.account, "arn": id.arn, "user_id": id.user_id});
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
-    } else {
-        println!(
-            "profile: {}\naccount: {}\narn:     {}\nuser id: {}",
-            id.profile, id.account, id.arn, id.user_id
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]

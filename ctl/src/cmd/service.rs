@@ -225,7 +225,7 @@ pub async fn run(action: Action) -> Result<(), Failure> {
     }
     if let Action::Install(_) = action {
         // A daemon that ssoagentctl started would hold the socket the service wants.
-        let _ = crate::cmd::status::stop().await;
+        let _ = super::start::stop().await;
     }
     for (p, text) in &plan.files {
         if let Some(dir) = p.parent() {

@@ -1,13 +1,29 @@
-//! `status`, `accounts` and `stop`: reading the daemon's state and showing it.
-
-use std::time::Duration;
+//! `status [--json]`: the daemon, every session's state and cached credentials.
 
 use serde_json::json;
-use ssoagent_client::{exit, proto};
+use ssoagent_client::proto;
 
 use crate::{daemon, failure::Failure, times::when};
 
-pub async fn status(as_json: bool) -> Result<(), Failure> {
+/// What a session's state means for the lines shown. Reading the daemon's state strings is
+/// done in `state_of` alone.
+#[derive(PartialEq, Eq)]
+enum State {
+    Unlocked,
+    /// `locked` or `expired`: a human must unlock.
+    NeedsUnlock,
+    Other,
+}
+
+fn state_of(state: &str) -> State {
+    match state {
+        "unlocked" => State::Unlocked,
+        "locked" | "expired" => State::NeedsUnlock,
+        _ => State::Other,
+    }
+}
+
+pub async fn run(as_json: bool) -> Result<(), Failure> {
     let mut client = daemon::connect().await?;
     let s = client.status(proto::StatusRequest {}).await?.into_inner();
     if s.protocol != ssoagent_proto::PROTOCOL_VERSION {
@@ -18,40 +34,49 @@ pub async fn status(as_json: bool) -> Result<(), Failure> {
         );
     }
     if as_json {
-        let v = json!({
-            "version": s.version,
-            "protocol": s.protocol,
-            "pid": s.pid,
-            "store": s.store,
-            "log_file": s.log_file,
-            "config_file": s.config_file,
-            "config_error": s.config_error,
-            "problems": s.problems.iter().map(|p| json!({"profile": p.profile, "message": p.message})).collect::<Vec<_>>(),
-            "clock_skew_seconds": s.clock_skew_known.then_some(s.clock_skew_seconds),
-            "sessions": s.sessions.iter().map(|x| json!({
-                "name": x.name,
-                "start_url": x.start_url,
-                "region": x.region,
-                "state": x.state,
-                "token_expires_at": nonzero(x.token_expires_at),
-                "unlocked_until": nonzero(x.unlocked_until),
-                "refreshable": x.refreshable,
-                "profiles": x.profiles.iter().map(|p| json!({
-                    "name": p.name,
-                    "account_id": p.account_id,
-                    "role_name": p.role_name,
-                    "credentials_expire_at": nonzero(p.credentials_expire_at),
-                    "role_arn": p.role_arn,
-                    "source_profile": p.source_profile,
-                    "verified_at": nonzero(p.verified_at),
-                    "verified_arn": p.verified_arn,
-                    "warning": p.warning,
-                })).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
-        return Ok(());
+        print_json(&s);
+    } else {
+        print_text(&s);
     }
+    Ok(())
+}
+
+fn print_json(s: &proto::StatusResponse) {
+    let v = json!({
+        "version": s.version,
+        "protocol": s.protocol,
+        "pid": s.pid,
+        "store": s.store,
+        "log_file": s.log_file,
+        "config_file": s.config_file,
+        "config_error": s.config_error,
+        "problems": s.problems.iter().map(|p| json!({"profile": p.profile, "message": p.message})).collect::<Vec<_>>(),
+        "clock_skew_seconds": s.clock_skew_known.then_some(s.clock_skew_seconds),
+        "sessions": s.sessions.iter().map(|x| json!({
+            "name": x.name,
+            "start_url": x.start_url,
+            "region": x.region,
+            "state": x.state,
+            "token_expires_at": nonzero(x.token_expires_at),
+            "unlocked_until": nonzero(x.unlocked_until),
+            "refreshable": x.refreshable,
+            "profiles": x.profiles.iter().map(|p| json!({
+                "name": p.name,
+                "account_id": p.account_id,
+                "role_name": p.role_name,
+                "credentials_expire_at": nonzero(p.credentials_expire_at),
+                "role_arn": p.role_arn,
+                "source_profile": p.source_profile,
+                "verified_at": nonzero(p.verified_at),
+                "verified_arn": p.verified_arn,
+                "warning": p.warning,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+}
+
+fn print_text(s: &proto::StatusResponse) {
     println!(
         "ssoagentd {} (protocol {}, pid {}), tokens in the {} store",
         s.version, s.protocol, s.pid, s.store
@@ -73,49 +98,55 @@ pub async fn status(as_json: bool) -> Result<(), Failure> {
         );
     }
     for x in &s.sessions {
-        println!("\nsession {}: {}", x.name, x.state);
-        println!("  start URL: {} ({})", x.start_url, x.region);
-        if x.unlocked_until > 0 {
-            println!("  unlocked until: {}", when(x.unlocked_until));
-        } else if x.state == "unlocked" {
-            println!("  unlocked until: the SSO session ends");
-        }
-        if x.token_expires_at > 0 {
-            println!(
-                "  token expires: {}{}",
-                when(x.token_expires_at),
-                if x.refreshable { ", refreshable" } else { "" }
-            );
-        }
-        match x.state.as_str() {
-            "locked" | "expired" => println!("  unlock with: ssoagentctl unlock {}", x.name),
-            _ => {}
-        }
-        for p in &x.profiles {
-            let creds = if p.credentials_expire_at > 0 {
-                format!("credentials expire {}", when(p.credentials_expire_at))
-            } else {
-                "no cached credentials".into()
-            };
-            println!(
-                "  profile {}: {}/{}, {creds}",
-                p.name, p.account_id, p.role_name
-            );
-            if !p.source_profile.is_empty() {
-                println!(
-                    "    assumes {} from profile {}",
-                    p.role_arn, p.source_profile
-                );
-            }
-            if p.verified_at > 0 {
-                println!("    verified {} as {}", when(p.verified_at), p.verified_arn);
-            }
-            if !p.warning.is_empty() {
-                println!("    warning: {}", p.warning);
-            }
-        }
+        print_session(x);
     }
-    Ok(())
+}
+
+fn print_session(x: &proto::SessionStatus) {
+    println!("\nsession {}: {}", x.name, x.state);
+    println!("  start URL: {} ({})", x.start_url, x.region);
+    if x.unlocked_until > 0 {
+        println!("  unlocked until: {}", when(x.unlocked_until));
+    } else if state_of(&x.state) == State::Unlocked {
+        println!("  unlocked until: the SSO session ends");
+    }
+    if x.token_expires_at > 0 {
+        println!(
+            "  token expires: {}{}",
+            when(x.token_expires_at),
+            if x.refreshable { ", refreshable" } else { "" }
+        );
+    }
+    if state_of(&x.state) == State::NeedsUnlock {
+        println!("  unlock with: ssoagentctl unlock {}", x.name);
+    }
+    for p in &x.profiles {
+        print_profile(p);
+    }
+}
+
+fn print_profile(p: &proto::ProfileStatus) {
+    let creds = if p.credentials_expire_at > 0 {
+        format!("credentials expire {}", when(p.credentials_expire_at))
+    } else {
+        "no cached credentials".into()
+    };
+    println!(
+        "  profile {}: {}/{}, {creds}",
+        p.name, p.account_id, p.role_name
+    );
+    if !p.source_profile.is_empty() {
+        println!(
+            "    assumes {} from profile {}",
+            p.role_arn, p.source_profile
+        );
+    }
+    if p.verified_at > 0 {
+        println!("    verified {} as {}", when(p.verified_at), p.verified_arn);
+    }
+    if !p.warning.is_empty() {
+        println!("    warning: {}", p.warning);
+    }
 }
 
 fn nonzero(t: i64) -> serde_json::Value {
@@ -124,68 +155,4 @@ fn nonzero(t: i64) -> serde_json::Value {
     } else {
         serde_json::Value::Null
     }
-}
-
-pub async fn accounts(
-    session: Option<String>,
-    as_json: bool,
-    autostart: bool,
-) -> Result<(), Failure> {
-    let mut client = daemon::connect_or_start(autostart).await?;
-    let r = client
-        .list_accounts(proto::ListAccountsRequest {
-            session: session.unwrap_or_default(),
-        })
-        .await?
-        .into_inner();
-    if as_json {
-        let v = json!({
-            "session": r.session,
-            "accounts": r.accounts.iter().map(|a| json!({
-                "account_id": a.account_id,
-                "account_name": a.account_name,
-                "email": a.email,
-                "roles": a.roles,
-            })).collect::<Vec<_>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
-        return Ok(());
-    }
-    println!("session {}: {} accounts", r.session, r.accounts.len());
-    for a in &r.accounts {
-        println!("{}  {}  <{}>", a.account_id, a.account_name, a.email);
-        for role in &a.roles {
-            println!("    {role}");
-        }
-    }
-    Ok(())
-}
-
-/// Sends SIGTERM to the daemon that answers on the socket and waits until it is gone.
-pub async fn stop() -> Result<(), Failure> {
-    let mut client = daemon::connect().await?;
-    let s = client.status(proto::StatusRequest {}).await?.into_inner();
-    // SAFETY: kill with a pid the daemon reported for itself.
-    let rc = unsafe { libc::kill(s.pid as libc::pid_t, libc::SIGTERM) };
-    if rc != 0 {
-        return Err(Failure::new(
-            exit::FAILED,
-            format!(
-                "cannot stop ssoagentd (pid {}): {}",
-                s.pid,
-                std::io::Error::last_os_error()
-            ),
-        ));
-    }
-    for _ in 0..250 {
-        if daemon::connect().await.is_err() {
-            println!("ssoagentd (pid {}) stopped", s.pid);
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Err(Failure::new(
-        exit::FAILED,
-        format!("ssoagentd (pid {}) did not stop within 5 s", s.pid),
-    ))
 }

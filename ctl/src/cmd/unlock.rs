@@ -3,10 +3,33 @@
 
 use std::{io::IsTerminal, time::Duration};
 
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ssoagent_client::{exit, proto};
 
-use crate::{UnlockArgs, browser, daemon, failure::Failure, times::when};
+use crate::{browser, daemon, failure::Failure, times::when};
+
+#[derive(Args)]
+pub struct UnlockArgs {
+    /// Session name ([sso-session NAME]) or a legacy profile's start URL.
+    session: Option<String>,
+    /// Unlock the session this profile uses.
+    #[arg(long, short, conflicts_with = "session")]
+    profile: Option<String>,
+    /// Cap the unlock window, e.g. 30m or 8h (default: the SSO session's own life).
+    #[arg(long = "for", value_parser = humantime::parse_duration)]
+    for_: Option<Duration>,
+    /// Use the device-code flow instead of the browser redirect (PKCE).
+    #[arg(long)]
+    device_code: bool,
+    /// Only print the URL (and code); do not open a browser.
+    #[arg(long)]
+    no_browser: bool,
+    /// After unlocking, check every profile of the session with STS GetCallerIdentity and
+    /// report each one that fails (exit 5 if any does).
+    #[arg(long)]
+    verify: bool,
+}
 
 pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<(), Failure> {
     let mut client = daemon::connect_or_start(autostart).await?;
@@ -42,12 +65,7 @@ pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<()
                 if let Some(s) = &spinner {
                     s.finish_and_clear();
                 }
-                let how = match u.how.as_str() {
-                    "stored" => "reused the stored token",
-                    "refreshed" => "refreshed the stored token",
-                    "imported" => "imported the token `aws sso login` left in ~/.aws/sso/cache",
-                    _ => "logged in",
-                };
+                let how = how_unlocked(&u.how);
                 let until = if u.unlocked_until > 0 {
                     format!("until {}", when(u.unlocked_until))
                 } else {
@@ -65,6 +83,16 @@ pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<()
                 return Ok(());
             }
         }
+    }
+}
+
+/// What the daemon did to unlock (the one place that reads its outcome strings).
+fn how_unlocked(how: &str) -> &'static str {
+    match how {
+        "stored" => "reused the stored token",
+        "refreshed" => "refreshed the stored token",
+        "imported" => "imported the token `aws sso login` left in ~/.aws/sso/cache",
+        _ => "logged in",
     }
 }
 

@@ -1,0 +1,42 @@
+//! `exec --profile P -- CMD ARGS...`: runs a program with a profile's credentials and region in
+//! its environment. Like a robot's request, it never starts a login.
+
+use std::{os::unix::process::CommandExt, process::Command};
+
+use ssoagent_client::exit;
+
+use super::env::{CONFLICTING, credentials, variables};
+use crate::{failure::Failure, util::profile_or_env};
+
+/// Runs a program with the profile's credentials in its environment; its exit code is ours
+/// (the program replaces this process).
+pub async fn run(
+    profile: Option<String>,
+    argv: Vec<String>,
+    autostart: bool,
+) -> Result<(), Failure> {
+    let profile = profile_or_env(profile)?;
+    let Some((program, args)) = argv.split_first() else {
+        return Err(Failure::new(
+            exit::USAGE,
+            "nothing to run: ssoagentctl exec --profile P -- COMMAND [ARGS...]",
+        ));
+    };
+    let creds = credentials(&profile, autostart).await?;
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    for var in CONFLICTING {
+        cmd.env_remove(var);
+    }
+    for (k, v) in variables(&creds) {
+        cmd.env(k, v);
+    }
+    cmd.env("SSOAGENT_PROFILE", &profile);
+    let err = cmd.exec();
+    let code = if err.kind() == std::io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    };
+    Err(Failure::new(code, format!("cannot run {program}: {err}")))
+}
