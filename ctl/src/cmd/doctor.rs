@@ -2,7 +2,7 @@
 //! socket, the daemon and its protocol, ~/.aws/config and the profiles routed through the
 //! agent, the token store, and the clock.
 
-use std::os::unix::fs::MetadataExt;
+use std::{os::unix::fs::MetadataExt, path::Path};
 
 use ssoagent_client::{config, exit, proto};
 
@@ -44,6 +44,27 @@ pub async fn run() -> Result<(), Failure> {
         worst: Level::Ok,
         code: exit::OK,
     };
+    agent_config(&mut r);
+    let socket = ssoagent_client::socket_path();
+    socket_directory(&mut r, &socket);
+    if let Some(s) = daemon_status(&mut r).await {
+        protocol(&mut r, &s, &socket);
+        aws_config(&mut r, &s);
+        profiles(&mut r, &s);
+        token_store(&mut r, &s);
+        clock(&mut r, &s);
+    }
+    match r.worst {
+        Level::Fail => Err(Failure::new(
+            r.code,
+            "doctor found problems (FAIL lines above)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The agent config parses (and which store and cache mode it picks).
+fn agent_config(r: &mut Report) {
     let cfg_path = config::config_path();
     match config::AgentConfig::load(&cfg_path) {
         Ok(c) => r.line(
@@ -66,8 +87,10 @@ pub async fn run() -> Result<(), Failure> {
         ),
         Err(e) => r.line(Level::Fail, "agent config", e.to_string(), exit::USAGE),
     }
+}
 
-    let socket = ssoagent_client::socket_path();
+/// The socket's directory is a 0700 directory of ours (or not there yet).
+fn socket_directory(r: &mut Report, socket: &Path) {
     let uid = util::uid();
     if let Some(dir) = socket.parent() {
         match std::fs::symlink_metadata(dir) {
@@ -99,8 +122,11 @@ pub async fn run() -> Result<(), Failure> {
             ),
         }
     }
+}
 
-    let status = match daemon::connect().await {
+/// The daemon answers; its status feeds the checks that follow.
+async fn daemon_status(r: &mut Report) -> Option<proto::StatusResponse> {
+    match daemon::connect().await {
         Ok(mut c) => match c.status(proto::StatusRequest {}).await {
             Ok(s) => Some(s.into_inner()),
             Err(e) => {
@@ -112,94 +138,105 @@ pub async fn run() -> Result<(), Failure> {
             r.line(Level::Fail, "daemon", e.message, exit::UNREACHABLE);
             None
         }
-    };
-    if let Some(s) = status {
-        if s.protocol == ssoagent_proto::PROTOCOL_VERSION {
-            r.line(
-                Level::Ok,
-                "daemon",
-                format!(
-                    "ssoagentd {} (pid {}) answers on {}",
-                    s.version,
-                    s.pid,
-                    socket.display()
-                ),
-                0,
-            );
-        } else {
-            r.line(
+    }
+}
+
+/// The daemon speaks our protocol.
+fn protocol(r: &mut Report, s: &proto::StatusResponse, socket: &Path) {
+    if s.protocol == ssoagent_proto::PROTOCOL_VERSION {
+        r.line(
+            Level::Ok,
+            "daemon",
+            format!(
+                "ssoagentd {} (pid {}) answers on {}",
+                s.version,
+                s.pid,
+                socket.display()
+            ),
+            0,
+        );
+    } else {
+        r.line(
                 Level::Fail,
                 "daemon",
                 format!("ssoagentd speaks protocol {}, this ssoagentctl {}; restart it: ssoagentctl restart", s.protocol, ssoagent_proto::PROTOCOL_VERSION),
                 exit::UNREACHABLE,
             );
+    }
+}
+
+/// The daemon could read ~/.aws/config.
+fn aws_config(r: &mut Report, s: &proto::StatusResponse) {
+    if s.config_error.is_empty() {
+        let profiles: usize = s.sessions.iter().map(|x| x.profiles.len()).sum();
+        r.line(
+            Level::Ok,
+            "~/.aws/config",
+            format!(
+                "{}: {} session(s), {profiles} profile(s) served",
+                s.config_file,
+                s.sessions.len()
+            ),
+            0,
+        );
+    } else {
+        r.line(Level::Fail, "~/.aws/config", &s.config_error, exit::USAGE);
+    }
+}
+
+/// Every profile routed through the agent resolves, and none mixes native SSO keys in.
+fn profiles(r: &mut Report, s: &proto::StatusResponse) {
+    for p in &s.problems {
+        r.line(
+            Level::Fail,
+            &format!("profile {}", p.profile),
+            &p.message,
+            exit::USAGE,
+        );
+    }
+    for p in s.sessions.iter().flat_map(|x| &x.profiles) {
+        if !p.warning.is_empty() {
+            r.line(Level::Warn, &format!("profile {}", p.name), &p.warning, 0);
         }
-        if s.config_error.is_empty() {
-            let profiles: usize = s.sessions.iter().map(|x| x.profiles.len()).sum();
-            r.line(
-                Level::Ok,
-                "~/.aws/config",
-                format!(
-                    "{}: {} session(s), {profiles} profile(s) served",
-                    s.config_file,
-                    s.sessions.len()
-                ),
-                0,
-            );
-        } else {
-            r.line(Level::Fail, "~/.aws/config", &s.config_error, exit::USAGE);
-        }
-        for p in &s.problems {
-            r.line(
-                Level::Fail,
-                &format!("profile {}", p.profile),
-                &p.message,
-                exit::USAGE,
-            );
-        }
-        for p in s.sessions.iter().flat_map(|x| &x.profiles) {
-            if !p.warning.is_empty() {
-                r.line(Level::Warn, &format!("profile {}", p.name), &p.warning, 0);
-            }
-        }
-        if s.store.starts_with("file (") {
-            r.line(
-                Level::Warn,
-                "token store",
-                format!("{} — tokens are in 0600 files instead", s.store),
-                0,
-            );
-        } else {
-            r.line(Level::Ok, "token store", &s.store, 0);
-        }
-        if !s.clock_skew_known {
-            r.line(
-                Level::Ok,
-                "clock",
-                "not measured yet (no AWS answer since the daemon started)",
-                0,
-            );
-        } else if s.clock_skew_seconds.abs() > MAX_SKEW_SECS {
-            r.line(
+    }
+}
+
+/// Tokens rest in the keyring (a file store is a warning).
+fn token_store(r: &mut Report, s: &proto::StatusResponse) {
+    if s.store.starts_with("file (") {
+        r.line(
+            Level::Warn,
+            "token store",
+            format!("{} — tokens are in 0600 files instead", s.store),
+            0,
+        );
+    } else {
+        r.line(Level::Ok, "token store", &s.store, 0);
+    }
+}
+
+/// This machine's clock agrees with AWS's.
+fn clock(r: &mut Report, s: &proto::StatusResponse) {
+    if !s.clock_skew_known {
+        r.line(
+            Level::Ok,
+            "clock",
+            "not measured yet (no AWS answer since the daemon started)",
+            0,
+        );
+    } else if s.clock_skew_seconds.abs() > MAX_SKEW_SECS {
+        r.line(
                 Level::Fail,
                 "clock",
                 format!("this machine's clock is {} s off AWS's; fix it (e.g. enable NTP), or tokens will look expired or valid when they are not", s.clock_skew_seconds),
                 exit::USAGE,
             );
-        } else {
-            r.line(
-                Level::Ok,
-                "clock",
-                format!("{} s from AWS's", s.clock_skew_seconds),
-                0,
-            );
-        }
-    }
-    match r.worst {
-        Level::Fail => Err(Failure::new(
-            r.code,
-            "doctor found problems (FAIL lines above)",
-        )),
-        _ => Ok(()),
+    } else {
+        r.line(
+            Level::Ok,
+            "clock",
+            format!("{} s from AWS's", s.clock_skew_seconds),
+            0,
+        );
     }
 }
