@@ -115,27 +115,58 @@ pub async fn run(a: Args, autostart: bool) -> Result<(), Failure> {
         .await?
         .into_inner();
     let path = aws_config_path();
-    let original = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            return Err(Failure::new(
-                exit::USAGE,
-                format!("cannot read {}: {e}", path.display()),
-            ));
+    let original = read_config(&path)?;
+    let change = plan(&a, &listing, &original, &cred_path());
+    change.print(&path);
+    if a.dry_run || (change.added.is_empty() && change.replaced.is_empty()) {
+        if a.dry_run {
+            println!("dry run: nothing written");
         }
-    };
+        return Ok(());
+    }
+    write(&path, &original, &change.lines)
+}
+
+/// The file's text; a missing file is an empty one.
+fn read_config(path: &Path) -> Result<String, Failure> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(Failure::new(
+            exit::USAGE,
+            format!("cannot read {}: {e}", path.display()),
+        )),
+    }
+}
+
+/// The shim to name in `credential_process`: the one installed beside this ssoagentctl.
+fn cred_path() -> String {
     let cred = daemon::sibling("ssoagent-cred");
-    let cred = std::fs::canonicalize(&cred)
+    std::fs::canonicalize(&cred)
         .unwrap_or(cred)
         .display()
-        .to_string();
+        .to_string()
+}
 
-    let mut lines: Vec<String> = original.lines().map(str::to_string).collect();
-    let mut added = Vec::new();
-    let mut replaced = Vec::new();
-    let mut kept = Vec::new();
-    let mut diff = String::new();
+/// What configure does to the file: its new lines, the profiles added, replaced and kept, and
+/// the change as a diff.
+struct Change {
+    lines: Vec<String>,
+    added: Vec<String>,
+    replaced: Vec<String>,
+    kept: Vec<String>,
+    diff: String,
+}
+
+/// One profile per account and role of the listing, applied to the file's lines.
+fn plan(a: &Args, listing: &proto::ListAccountsResponse, original: &str, cred: &str) -> Change {
+    let mut change = Change {
+        lines: original.lines().map(str::to_string).collect(),
+        added: Vec::new(),
+        replaced: Vec::new(),
+        kept: Vec::new(),
+        diff: String::new(),
+    };
     for acct in &listing.accounts {
         for role in &acct.roles {
             let name = sanitize(
@@ -150,63 +181,82 @@ pub async fn run(a: Args, autostart: bool) -> Result<(), Failure> {
                 &acct.account_id,
                 role,
                 a.region.as_deref(),
-                &cred,
+                cred,
             );
-            let borrowed: Vec<&str> = lines.iter().map(String::as_str).collect();
-            let existing = sections(&borrowed).into_iter().find(|s| s.name == name);
-            match existing {
-                Some(_) if !a.force => kept.push(name),
-                Some(sec) => {
-                    for l in &lines[sec.start..sec.end] {
-                        diff += &format!("-{l}\n");
-                    }
-                    for l in text.lines() {
-                        diff += &format!("+{l}\n");
-                    }
-                    lines.splice(sec.start..sec.end, text.lines().map(str::to_string));
-                    replaced.push(name);
+            change.apply(name, &text, a.force);
+        }
+    }
+    change
+}
+
+impl Change {
+    /// Adds the profile, or replaces one of the same name (with `force`), or keeps that one.
+    fn apply(&mut self, name: String, text: &str, force: bool) {
+        let lines = &mut self.lines;
+        let diff = &mut self.diff;
+        let borrowed: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let existing = sections(&borrowed).into_iter().find(|s| s.name == name);
+        match existing {
+            Some(_) if !force => self.kept.push(name),
+            Some(sec) => {
+                for l in &lines[sec.start..sec.end] {
+                    *diff += &format!("-{l}\n");
                 }
-                None => {
-                    if lines.last().is_some_and(|l| !l.trim().is_empty()) {
-                        lines.push(String::new());
-                    }
-                    lines.extend(text.lines().map(str::to_string));
-                    for l in text.lines() {
-                        diff += &format!("+{l}\n");
-                    }
-                    added.push(name);
+                for l in text.lines() {
+                    *diff += &format!("+{l}\n");
                 }
+                lines.splice(sec.start..sec.end, text.lines().map(str::to_string));
+                self.replaced.push(name);
+            }
+            None => {
+                if lines.last().is_some_and(|l| !l.trim().is_empty()) {
+                    lines.push(String::new());
+                }
+                lines.extend(text.lines().map(str::to_string));
+                for l in text.lines() {
+                    *diff += &format!("+{l}\n");
+                }
+                self.added.push(name);
             }
         }
     }
-    println!(
-        "--- {}\n+++ {} (ssoagentctl configure)",
-        path.display(),
-        path.display()
-    );
-    print!("{diff}");
-    println!(
-        "\n{} profile(s) to add, {} to replace, {} kept as they are{}",
-        added.len(),
-        replaced.len(),
-        kept.len(),
-        if kept.is_empty() {
-            String::new()
-        } else {
-            format!(" ({}; --force replaces them)", kept.join(", "))
-        }
-    );
-    if a.dry_run || (added.is_empty() && replaced.is_empty()) {
-        if a.dry_run {
-            println!("dry run: nothing written");
-        }
-        return Ok(());
+
+    /// The diff, then what it adds, replaces and keeps.
+    fn print(&self, path: &Path) {
+        let Self {
+            added,
+            replaced,
+            kept,
+            diff,
+            ..
+        } = self;
+        println!(
+            "--- {}\n+++ {} (ssoagentctl configure)",
+            path.display(),
+            path.display()
+        );
+        print!("{diff}");
+        println!(
+            "\n{} profile(s) to add, {} to replace, {} kept as they are{}",
+            added.len(),
+            replaced.len(),
+            kept.len(),
+            if kept.is_empty() {
+                String::new()
+            } else {
+                format!(" ({}; --force replaces them)", kept.join(", "))
+            }
+        );
     }
+}
+
+/// Backs the file up (when it had text) and writes the new lines in its place.
+fn write(path: &Path, original: &str, lines: &[String]) -> Result<(), Failure> {
     let mut text = lines.join("\n");
     text.push('\n');
     if !original.is_empty() {
-        let backup = backup_path(&path);
-        std::fs::copy(&path, &backup).map_err(|e| {
+        let backup = backup_path(path);
+        std::fs::copy(path, &backup).map_err(|e| {
             Failure::new(
                 exit::FAILED,
                 format!("cannot back up {}: {e}", path.display()),
@@ -214,7 +264,7 @@ pub async fn run(a: Args, autostart: bool) -> Result<(), Failure> {
         })?;
         println!("backup: {}", backup.display());
     }
-    write_atomically(&path, &text).map_err(|e| {
+    write_atomically(path, &text).map_err(|e| {
         Failure::new(
             exit::FAILED,
             format!("cannot write {}: {e}", path.display()),
