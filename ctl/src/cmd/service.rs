@@ -90,17 +90,24 @@ fn cmd(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| w.to_string()).collect()
 }
 
+/// The files to write and commands to run for the action on the platform.
 fn plan(action: &Action, platform: Platform) -> Plan {
-    let daemon = daemon_path();
-    match (platform, action) {
-        (Platform::Systemd, Action::Install(_)) => {
+    match platform {
+        Platform::Systemd => systemd_plan(action),
+        Platform::Launchd => launchd_plan(action),
+    }
+}
+
+fn systemd_plan(action: &Action) -> Plan {
+    match action {
+        Action::Install(_) => {
             let dir = systemd_dir();
             Plan {
                 files: vec![
                     (dir.join("ssoagentd.socket"), SYSTEMD_SOCKET.to_string()),
                     (
                         dir.join("ssoagentd.service"),
-                        SYSTEMD_SERVICE.replace("%h/.cargo/bin/ssoagentd", &daemon),
+                        SYSTEMD_SERVICE.replace("%h/.cargo/bin/ssoagentd", &daemon_path()),
                     ),
                 ],
                 commands: vec![
@@ -109,7 +116,7 @@ fn plan(action: &Action, platform: Platform) -> Plan {
                 ],
             }
         }
-        (Platform::Systemd, Action::Uninstall(_)) => Plan {
+        Action::Uninstall(_) => Plan {
             files: vec![],
             commands: vec![
                 cmd(&[
@@ -129,7 +136,7 @@ fn plan(action: &Action, platform: Platform) -> Plan {
                 cmd(&["systemctl", "--user", "daemon-reload"]),
             ],
         },
-        (Platform::Systemd, Action::Status(_)) => Plan {
+        Action::Status(_) => Plan {
             files: vec![],
             commands: vec![cmd(&[
                 "systemctl",
@@ -140,13 +147,18 @@ fn plan(action: &Action, platform: Platform) -> Plan {
                 "ssoagentd.service",
             ])],
         },
-        (Platform::Launchd, Action::Install(_)) => {
+    }
+}
+
+fn launchd_plan(action: &Action) -> Plan {
+    match action {
+        Action::Install(_) => {
             let log = home().join("Library/Logs/ssoagentd.log");
             Plan {
                 files: vec![(
                     plist_path(),
                     LAUNCHD_PLIST
-                        .replace("/usr/local/bin/ssoagentd", &daemon)
+                        .replace("/usr/local/bin/ssoagentd", &daemon_path())
                         .replace("/tmp/ssoagentd.log", &path(&log)),
                 )],
                 commands: vec![cmd(&[
@@ -157,7 +169,7 @@ fn plan(action: &Action, platform: Platform) -> Plan {
                 ])],
             }
         }
-        (Platform::Launchd, Action::Uninstall(_)) => Plan {
+        Action::Uninstall(_) => Plan {
             files: vec![],
             commands: vec![
                 cmd(&[
@@ -168,7 +180,7 @@ fn plan(action: &Action, platform: Platform) -> Plan {
                 cmd(&["rm", "-f", &path(&plist_path())]),
             ],
         },
-        (Platform::Launchd, Action::Status(_)) => Plan {
+        Action::Status(_) => Plan {
             files: vec![],
             commands: vec![cmd(&[
                 "launchctl",
@@ -190,43 +202,57 @@ pub async fn run(action: Action) -> Result<(), Failure> {
     let platform = opts.platform.unwrap_or_else(Platform::current);
     let plan = plan(&action, platform);
     if let Action::Status(_) = action {
-        let installed = match platform {
-            Platform::Systemd => systemd_dir().join("ssoagentd.service"),
-            Platform::Launchd => plist_path(),
-        };
-        println!(
-            "{} service: {} ({})",
-            if platform == Platform::Systemd {
-                "systemd"
-            } else {
-                "launchd"
-            },
-            if installed.exists() {
-                "installed"
-            } else {
-                "not installed"
-            },
-            installed.display()
-        );
+        print_installed(platform);
     }
     if opts.dry_run {
-        for (p, text) in &plan.files {
-            println!("would write {}:\n{}", p.display(), indent(text));
-        }
-        if let Action::Install(_) = action {
-            println!(
-                "would stop a background ssoagentd first, if one runs (the service takes over its socket)"
-            );
-        }
-        for c in &plan.commands {
-            println!("would run: {}", c.join(" "));
-        }
+        print_dry_run(&plan, &action);
         return Ok(());
     }
     if let Action::Install(_) = action {
         // A daemon that ssoagentctl started would hold the socket the service wants.
         let _ = super::start::stop().await;
     }
+    apply(&plan)
+}
+
+/// Whether the service's files are there.
+fn print_installed(platform: Platform) {
+    let installed = match platform {
+        Platform::Systemd => systemd_dir().join("ssoagentd.service"),
+        Platform::Launchd => plist_path(),
+    };
+    println!(
+        "{} service: {} ({})",
+        if platform == Platform::Systemd {
+            "systemd"
+        } else {
+            "launchd"
+        },
+        if installed.exists() {
+            "installed"
+        } else {
+            "not installed"
+        },
+        installed.display()
+    );
+}
+
+fn print_dry_run(plan: &Plan, action: &Action) {
+    for (p, text) in &plan.files {
+        println!("would write {}:\n{}", p.display(), indent(text));
+    }
+    if let Action::Install(_) = action {
+        println!(
+            "would stop a background ssoagentd first, if one runs (the service takes over its socket)"
+        );
+    }
+    for c in &plan.commands {
+        println!("would run: {}", c.join(" "));
+    }
+}
+
+/// Writes the plan's files, then runs its commands; the first failure stops it.
+fn apply(plan: &Plan) -> Result<(), Failure> {
     for (p, text) in &plan.files {
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
