@@ -36,7 +36,26 @@ pub async fn run() -> Result<(), Failure> {
         .map_err(|e| fail(format!("cannot make a temp dir: {e}")))?;
     let home = tmp.path();
     let mut reaper = Reaper(Vec::new());
+    let url = start_emulator(&mut reaper)?;
+    let cred = sibling("ssoagent-cred");
+    let config = write_files(home, &cred)?;
 
+    println!("== ssoagent demo, against the IAM Identity Center emulator at {url}");
+    println!(
+        "   (temporary HOME {}; nothing of yours is touched)\n",
+        home.display()
+    );
+    println!("~/.aws/config:\n{}", indent(&config));
+
+    let ctl = std::env::current_exe().map_err(|e| fail(e.to_string()))?;
+    story(&Sandbox { home, url: &url }, &ctl, &cred)?;
+    drop(reaper);
+    println!("== demo done: the emulator and daemon are stopped and the temporary HOME is removed");
+    Ok(())
+}
+
+/// Starts the emulator on a free port (the reaper stops it) and returns its URL.
+fn start_emulator(reaper: &mut Reaper) -> Result<String, Failure> {
     let emulator_bin = sibling("ssoagent-emulator");
     let mut emulator = Command::new(&emulator_bin)
         .args(["--port", "0"])
@@ -65,8 +84,11 @@ pub async fn run() -> Result<(), Failure> {
             ))
         })?
         .to_string();
+    Ok(url)
+}
 
-    let cred = sibling("ssoagent-cred");
+/// The throwaway HOME's agent config and ~/.aws/config; returns the latter's text.
+fn write_files(home: &Path, cred: &Path) -> Result<String, Failure> {
     let config = format!(
         "[sso-session demo]\n\
          sso_start_url = https://d-1234567890.awsapps.com/start\n\
@@ -88,13 +110,23 @@ pub async fn run() -> Result<(), Failure> {
     )
     .map_err(|e| fail(e.to_string()))?;
     std::fs::write(home.join(".aws/config"), &config).map_err(|e| fail(e.to_string()))?;
+    Ok(config)
+}
 
-    let env = |c: &mut Command| {
+/// Where the demo's programs run: the throwaway HOME, pointed at the emulator.
+struct Sandbox<'a> {
+    home: &'a Path,
+    url: &'a str,
+}
+
+impl Sandbox<'_> {
+    fn env(&self, c: &mut Command) {
+        let (home, url) = (self.home, self.url);
         c.env("HOME", home)
             .env("AWS_CONFIG_FILE", home.join(".aws/config"))
-            .env("AWS_ENDPOINT_URL_SSO", &url)
-            .env("AWS_ENDPOINT_URL_SSO_OIDC", &url)
-            .env("AWS_ENDPOINT_URL_STS", &url)
+            .env("AWS_ENDPOINT_URL_SSO", url)
+            .env("AWS_ENDPOINT_URL_SSO_OIDC", url)
+            .env("AWS_ENDPOINT_URL_STS", url)
             .env("SSOAGENT_SOCKET", home.join("run/agent.sock"))
             .env("SSOAGENT_STATE_DIR", home.join("state"))
             .env("SSOAGENT_CONFIG", home.join("ssoagent.toml"))
@@ -102,17 +134,15 @@ pub async fn run() -> Result<(), Failure> {
             .env_remove("AWS_ENDPOINT_URL")
             .env_remove("DBUS_SESSION_BUS_ADDRESS")
             .env_remove("XDG_RUNTIME_DIR");
-    };
+    }
 
-    println!("== ssoagent demo, against the IAM Identity Center emulator at {url}");
-    println!(
-        "   (temporary HOME {}; nothing of yours is touched)\n",
-        home.display()
-    );
-    println!("~/.aws/config:\n{}", indent(&config));
-
-    let ctl = std::env::current_exe().map_err(|e| fail(e.to_string()))?;
-    let step = |title: &str, bin: &Path, args: &[&str]| -> Result<std::process::Output, Failure> {
+    /// Runs one command of the story and shows it with its output and exit code.
+    fn step(
+        &self,
+        title: &str,
+        bin: &Path,
+        args: &[&str],
+    ) -> Result<std::process::Output, Failure> {
         println!(
             "$ {} {}",
             bin.file_name().unwrap().to_string_lossy(),
@@ -120,27 +150,31 @@ pub async fn run() -> Result<(), Failure> {
         );
         let mut c = Command::new(bin);
         c.args(args).stdin(Stdio::null());
-        env(&mut c);
+        self.env(&mut c);
         let out = c.output().map_err(|e| fail(format!("{title}: {e}")))?;
         // stderr first: it carries the prompts that come before the result on stdout.
         print!("{}", indent(&String::from_utf8_lossy(&out.stderr)));
         print!("{}", indent(&String::from_utf8_lossy(&out.stdout)));
         println!("   [exit {}]\n", out.status.code().unwrap_or(-1));
         Ok(out)
-    };
+    }
+}
 
+/// Refused before the unlock, served after it, refused again after the lock.
+fn story(sandbox: &Sandbox, ctl: &Path, cred: &Path) -> Result<(), Failure> {
+    let step = |title: &str, bin: &Path, args: &[&str]| sandbox.step(title, bin, args);
     println!("-- a robot asks before anyone unlocked: refused at once, no browser");
-    let out = step("credentials", &cred, &["--profile", "demo"])?;
+    let out = step("credentials", cred, &["--profile", "demo"])?;
     if out.status.code() != Some(exit::LOCKED) {
         // The first call finds no daemon (exit 4); start one and ask again.
-        step("start", &ctl, &["start"])?;
-        step("credentials", &cred, &["--profile", "demo"])?;
+        step("start", ctl, &["start"])?;
+        step("credentials", cred, &["--profile", "demo"])?;
     }
 
     println!("-- a human unlocks (device code; the emulator approves it on its own)");
     let out = step(
         "unlock",
-        &ctl,
+        ctl,
         &["unlock", "demo", "--device-code", "--no-browser"],
     )?;
     if !out.status.success() {
@@ -148,22 +182,20 @@ pub async fn run() -> Result<(), Failure> {
     }
 
     println!("-- robots now get credentials silently, as credential_process JSON");
-    let out = step("credentials", &cred, &["--profile", "demo"])?;
+    let out = step("credentials", cred, &["--profile", "demo"])?;
     let parsed: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| fail(format!("ssoagent-cred printed no credential JSON: {e}")))?;
     if parsed["Version"] != 1 {
         return Err(fail("unexpected credential JSON"));
     }
 
-    step("status", &ctl, &["status"])?;
+    step("status", ctl, &["status"])?;
 
     println!("-- lock: robots are refused again, with the command to run");
-    step("lock", &ctl, &["lock", "demo"])?;
-    step("credentials", &cred, &["--profile", "demo"])?;
+    step("lock", ctl, &["lock", "demo"])?;
+    step("credentials", cred, &["--profile", "demo"])?;
 
-    step("stop", &ctl, &["stop"])?;
-    drop(reaper);
-    println!("== demo done: the emulator and daemon are stopped and the temporary HOME is removed");
+    step("stop", ctl, &["stop"])?;
     Ok(())
 }
 
