@@ -32,6 +32,12 @@ pub async fn connect_or_start(autostart: bool) -> Result<AgentClient, Failure> {
 
 pub use ssoagent_client::launch::sibling;
 
+/// A binary beside this ssoagentctl as files that name it should: canonical where it exists.
+pub fn sibling_path(name: &str) -> String {
+    let p = sibling(name);
+    std::fs::canonicalize(&p).unwrap_or(p).display().to_string()
+}
+
 /// Starts `ssoagentd` in the background and waits until it answers; on failure the message
 /// names its log and shows the last lines.
 pub async fn start() -> Result<(), Failure> {

@@ -116,7 +116,9 @@ pub async fn run(a: Args, autostart: bool) -> Result<(), Failure> {
         .into_inner();
     let path = aws_config_path();
     let original = read_config(&path)?;
-    let change = plan(&a, &listing, &original, &cred_path());
+    // The shim to name in `credential_process`: the one installed beside this ssoagentctl.
+    let cred = daemon::sibling_path("ssoagent-cred");
+    let change = plan(&a, &listing, &original, &cred);
     change.print(&path);
     if a.dry_run || (change.added.is_empty() && change.replaced.is_empty()) {
         if a.dry_run {
@@ -137,15 +139,6 @@ fn read_config(path: &Path) -> Result<String, Failure> {
             format!("cannot read {}: {e}", path.display()),
         )),
     }
-}
-
-/// The shim to name in `credential_process`: the one installed beside this ssoagentctl.
-fn cred_path() -> String {
-    let cred = daemon::sibling("ssoagent-cred");
-    std::fs::canonicalize(&cred)
-        .unwrap_or(cred)
-        .display()
-        .to_string()
 }
 
 /// What configure does to the file: its new lines, the profiles added, replaced and kept, and

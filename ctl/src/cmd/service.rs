@@ -68,8 +68,7 @@ fn home() -> PathBuf {
 
 /// The daemon binary to put in the unit: the one installed beside this ssoagentctl.
 fn daemon_path() -> String {
-    let p = daemon::sibling("ssoagentd");
-    std::fs::canonicalize(&p).unwrap_or(p).display().to_string()
+    daemon::sibling_path("ssoagentd")
 }
 
 fn systemd_dir() -> PathBuf {
