@@ -60,7 +60,7 @@ pub async fn status(as_json: bool) -> Result<(), Failure> {
                 "name": x.name,
                 "start_url": x.start_url,
                 "region": x.region,
-                "state": x.state,
+                "state": x.state().label(),
                 "token_expires_at": nonzero(x.token_expires_at),
                 "unlocked_until": nonzero(x.unlocked_until),
                 "refreshable": x.refreshable,
@@ -101,11 +101,11 @@ pub async fn status(as_json: bool) -> Result<(), Failure> {
         );
     }
     for x in &s.sessions {
-        println!("\nsession {}: {}", x.name, x.state);
+        println!("\nsession {}: {}", x.name, x.state().label());
         println!("  start URL: {} ({})", x.start_url, x.region);
         if x.unlocked_until > 0 {
             println!("  unlocked until: {}", when(x.unlocked_until));
-        } else if x.state == "unlocked" {
+        } else if x.state() == proto::SessionState::Unlocked {
             println!("  unlocked until: the SSO session ends");
         }
         if x.token_expires_at > 0 {
@@ -115,9 +115,11 @@ pub async fn status(as_json: bool) -> Result<(), Failure> {
                 if x.refreshable { ", refreshable" } else { "" }
             );
         }
-        match x.state.as_str() {
-            "locked" | "expired" => println!("  unlock with: ssoagentctl unlock {}", x.name),
-            _ => {}
+        if matches!(
+            x.state(),
+            proto::SessionState::Locked | proto::SessionState::Expired
+        ) {
+            println!("  unlock with: ssoagentctl unlock {}", x.name);
         }
         for p in &x.profiles {
             let creds = if p.credentials_expire_at > 0 {

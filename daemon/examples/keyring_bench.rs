@@ -7,9 +7,8 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use ssoagentd::{
-    keyring_store::KeyringStore,
-    store::{Registration, StoredSession, Token, TokenStore},
+use ssoagentd::store::{
+    KeyringStore, RegisteredFlow, Registration, StoredSession, Token, TokenStore,
 };
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -35,7 +34,7 @@ fn main() {
             client_id: "c".repeat(60),
             client_secret: "s".repeat(1500).as_str().into(),
             expires_at: SystemTime::now(),
-            flow: "pkce".into(),
+            flow: RegisteredFlow::Pkce,
             scopes: vec!["sso:account:access".into()],
         }),
     };
