@@ -14,8 +14,9 @@ use crate::{activity::Activity, agent::Agent, platform};
 
 /// Largest request the daemon decodes; every real request is tiny.
 const MAX_MESSAGE: usize = 64 * 1024;
-/// How often housekeeping runs (window ends, background refreshes).
-const TICK: Duration = Duration::from_secs(5);
+/// How often housekeeping runs (window ends, background refreshes, refresh ahead). Cheap:
+/// it walks the in-memory sessions and cache and calls AWS only for what is due.
+const TICK: Duration = Duration::from_secs(2);
 
 /// Serves until SIGTERM/SIGINT (or `idle` without requests), then removes the socket if we
 /// bound it (`socket` is `None` for an activated socket, which belongs to systemd).
