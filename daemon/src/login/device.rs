@@ -1,7 +1,7 @@
 //! The device-code flow: StartDeviceAuthorization, one poll, the prompt, then polls at the
 //! server's interval (+5 s on SlowDown) until approval, denial or expiry.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ssoagent_client::config::LoginFlow;
 
@@ -24,7 +24,7 @@ pub async fn run(l: &Login<'_>, prompt: impl FnOnce(Prompt)) -> Result<Token> {
         .start_device_authorization(&l.spec.region, l.reg, &l.spec.start_url)
         .await
         .map_err(|e| e.into_error("login"))?;
-    let deadline = Instant::now() + auth.expires_in;
+    let deadline = l.clock.now() + auth.expires_in;
     let mut interval = auth.interval;
     let mut prompt = Some(prompt);
     loop {
@@ -46,10 +46,10 @@ pub async fn run(l: &Login<'_>, prompt: impl FnOnce(Prompt)) -> Result<Token> {
                 url: auth.verification_uri_complete.clone(),
                 user_code: auth.user_code.clone(),
                 verification_uri: auth.verification_uri.clone(),
-                expires_at: l.clock.now() + auth.expires_in,
+                expires_at: deadline,
             });
         }
-        if Instant::now() + interval > deadline {
+        if l.clock.now() + interval > deadline {
             return Err(expired());
         }
         tokio::time::sleep(interval).await;
