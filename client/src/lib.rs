@@ -3,6 +3,7 @@
 //! on every AWS CLI call.
 
 pub mod exit;
+pub mod fsutil;
 pub mod launch;
 mod output;
 #[cfg(windows)]

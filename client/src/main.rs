@@ -70,9 +70,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             },
         }
     }
-    let profile = profile
-        .or_else(|| std::env::var("AWS_PROFILE").ok())
-        .filter(|p| !p.is_empty())
+    let profile = ssoagent_client::fsutil::profile_or_env(profile)
         .ok_or("no profile: pass --profile NAME or set AWS_PROFILE")?;
     if profile.len() > MAX_PROFILE_NAME {
         return Err(format!(

@@ -72,8 +72,7 @@ pub fn default_socket_path() -> PathBuf {
     match env::var_os("XDG_RUNTIME_DIR") {
         Some(d) if !d.is_empty() => Path::new(&d).join("ssoagent").join("agent.sock"),
         _ => {
-            // SAFETY: getuid has no preconditions and cannot fail.
-            let uid = unsafe { libc::getuid() };
+            let uid = crate::fsutil::uid();
             env::temp_dir()
                 .join(format!("ssoagent-{uid}"))
                 .join("agent.sock")

@@ -5,11 +5,11 @@
 //!   eval "$(tests/secret-service.sh "$(mktemp -d)")"; export DBUS_SESSION_BUS_ADDRESS
 //!   cargo run --release -p ssoagentd --example keyring_bench
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use ssoagentd::{
-    keyring_store::KeyringStore,
-    store::{Registration, StoredSession, Token, TokenStore},
+    clock::{Clock, SystemClock},
+    store::{KeyringStore, RegisteredFlow, Registration, StoredSession, Token, TokenStore},
 };
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -28,14 +28,14 @@ fn main() {
         region: "us-east-1".into(),
         token: Some(Token {
             access_token: "a".repeat(1200).as_str().into(),
-            expires_at: SystemTime::now(),
+            expires_at: SystemClock.now(),
             refresh_token: Some("r".repeat(1200).as_str().into()),
         }),
         registration: Some(Registration {
             client_id: "c".repeat(60),
             client_secret: "s".repeat(1500).as_str().into(),
-            expires_at: SystemTime::now(),
-            flow: "pkce".into(),
+            expires_at: SystemClock.now(),
+            flow: RegisteredFlow::Pkce,
             scopes: vec!["sso:account:access".into()],
         }),
     };

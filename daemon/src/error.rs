@@ -1,7 +1,5 @@
-//! What can go wrong in the daemon, worded for the person who reads it, and how it travels to
-//! clients as a gRPC status (see `proto/ssoagent/v1/agent.proto` for the exit-code mapping).
-
-use tonic::{Code, Status};
+//! What can go wrong in the daemon, worded for the person who reads it. How it travels to
+//! clients (a gRPC status) is the transport's business: `rpc/convert.rs`.
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -56,20 +54,6 @@ pub fn unlock_command(session: &str) -> String {
         format!("ssoagentctl unlock {session}")
     } else {
         format!("ssoagentctl unlock '{session}'")
-    }
-}
-
-impl From<Error> for Status {
-    fn from(e: Error) -> Self {
-        let code = match &e {
-            Error::Config(_) => Code::InvalidArgument,
-            Error::NeedsUnlock(_) => Code::FailedPrecondition,
-            Error::AwsRefused(_) => Code::PermissionDenied,
-            Error::AwsFailed(_) => Code::Unavailable,
-            Error::Cancelled(_) => Code::Cancelled,
-            Error::Internal(_) => Code::Internal,
-        };
-        Status::new(code, e.to_string())
     }
 }
 

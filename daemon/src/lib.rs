@@ -1,16 +1,23 @@
 //! The daemon's parts, as a library so tests, benchmarks and fuzz targets can reach them; the
 //! `ssoagentd` binary (main.rs) only wires them together.
+//!
+//! Dependencies point one way: `rpc` → `agent` → `creds` → `session` → `login`/`aws`/`store`
+//! → `profiles`/`clock`/`error`; `platform` serves `main` and `rpc`.
 
+pub mod activity;
 pub mod agent;
 pub mod aws;
-pub mod cli_cache;
+pub mod caller;
+pub mod clock;
+pub mod creds;
 pub mod error;
-pub mod keyring_store;
+pub mod events;
 pub mod login;
-#[cfg(windows)]
-pub mod pipe;
+pub mod platform;
 pub mod profiles;
+pub mod rpc;
 pub mod secret;
-pub mod server;
-pub mod service;
+pub mod session;
 pub mod store;
+#[cfg(test)]
+mod testing;

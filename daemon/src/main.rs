@@ -6,7 +6,7 @@ use std::{path::PathBuf, sync::Arc};
 use anyhow::Context;
 use clap::Parser;
 use ssoagent_client::config::{self, AgentConfig};
-use ssoagentd::{agent, server, store};
+use ssoagentd::{agent, clock, platform, rpc, store};
 use tracing::{Level, error, info};
 use tracing_subscriber::{EnvFilter, filter::Targets, prelude::*};
 
@@ -45,10 +45,7 @@ fn main() {
     if args.background {
         args.log_file = Some(config::daemon_log_path());
     }
-    harden();
-    // Nothing the daemon creates is for anyone else.
-    // SAFETY: umask has no preconditions.
-    unsafe { libc::umask(0o077) };
+    platform::harden();
     if let Err(e) = init_logging(args.log_file.as_deref()) {
         eprintln!("ssoagentd: {e:#}");
         std::process::exit(1);
@@ -70,7 +67,7 @@ fn main() {
 
 async fn run(args: Args) -> anyhow::Result<i32> {
     // A socket passed by systemd belongs to systemd: no pidfile, never unlinked by us.
-    let activated = server::activated_listener()?;
+    let activated = platform::activated_listener()?;
     let mut own_socket = None;
     let mut _pid = None;
     if activated.is_none() {
@@ -78,52 +75,50 @@ async fn run(args: Args) -> anyhow::Result<i32> {
             .socket
             .clone()
             .unwrap_or_else(ssoagent_client::socket_path);
-        let dir = socket.parent().context("socket path has no directory")?;
-        server::prepare_dir(dir)?;
-        match server::lock_pidfile(&socket)? {
+        match lock_socket(&socket)? {
             Ok(lock) => _pid = Some(lock),
-            Err(server::AlreadyRunning(pid)) => {
+            Err(platform::AlreadyRunning(pid)) => {
                 eprintln!(
                     "ssoagentd: already running (pid {pid}) on {}",
                     socket.display()
                 );
-                return Ok(server::ALREADY_RUNNING);
+                return Ok(platform::ALREADY_RUNNING);
             }
         }
         own_socket = Some(socket);
     }
-    let cfg_path = config::config_path();
-    let cfg = AgentConfig::load(&cfg_path)?;
-    let state_dir = config::state_dir();
-    let stores = store::select(cfg.store, &state_dir)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
-    info!(config = %cfg_path.display(), state = %state_dir.display(), store = %stores.label, "starting");
-    let agent = Arc::new(agent::Agent::new(cfg, stores, state_dir).await);
+    let agent = Arc::new(start_agent().await?);
     let listener = match (activated, &own_socket) {
         (Some(l), _) => l,
-        (None, Some(path)) => server::bind(path)?,
+        (None, Some(path)) => platform::bind(path)?,
         (None, None) => unreachable!("either activated or our own socket"),
     };
     let log_file = args
         .log_file
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    server::serve(listener, own_socket, agent, log_file, args.idle_timeout).await?;
+    rpc::serve(listener, own_socket, agent, log_file, args.idle_timeout).await?;
     Ok(0)
 }
 
-/// No core dumps (they would hold tokens) and no ptrace attach by other processes of the user.
-fn harden() {
-    // SAFETY: plain syscalls with constant arguments.
-    unsafe {
-        let zero = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        libc::setrlimit(libc::RLIMIT_CORE, &zero);
-        #[cfg(target_os = "linux")]
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-    }
+/// The socket's private directory, then its pidfile lock.
+fn lock_socket(
+    socket: &std::path::Path,
+) -> anyhow::Result<Result<platform::PidLock, platform::AlreadyRunning>> {
+    let dir = socket.parent().context("socket path has no directory")?;
+    platform::prepare_dir(dir)?;
+    platform::lock_pidfile(socket)
+}
+
+/// Reads the agent config, picks the token store and builds the core.
+async fn start_agent() -> anyhow::Result<agent::Agent> {
+    let cfg_path = config::config_path();
+    let cfg = AgentConfig::load(&cfg_path)?;
+    let state_dir = config::state_dir();
+    let stores = store::select(cfg.store, &state_dir)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
+    info!(config = %cfg_path.display(), state = %state_dir.display(), store = %stores.label, "starting");
+    Ok(agent::Agent::new(cfg, stores, state_dir, clock::system()).await)
 }
 
 /// Logs go to stderr or a file, filtered by `SSOAGENT_LOG`. The HTTP and AWS SDK crates are
@@ -166,8 +161,7 @@ fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
                 .open(path)
                 .with_context(|| format!("cannot open log file {}", path.display()))?;
             // Panics and early errors print to stderr: send them to the log too.
-            // SAFETY: dup2 onto our own stderr with a descriptor we own.
-            unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&f), 2) };
+            platform::redirect_stderr(&f);
             registry
                 .with(
                     tracing_subscriber::fmt::layer()

@@ -21,11 +21,13 @@ use std::{
 
 use proptest::prelude::*;
 use ssoagentd::{
-    cli_cache::{self, CliCache},
     error::Error,
     profiles::AwsConfig,
     secret::Secret,
-    store::{Registration, StoreError, StoredSession, Token},
+    store::{
+        RegisteredFlow, Registration, StoreError, StoredSession, Token,
+        cli_cache::{self, CliCache},
+    },
 };
 
 // ----- the ~/.aws/config resolver -----
@@ -544,7 +546,7 @@ fn stored_session() -> impl Strategy<Value = StoredSession> {
             client_id: id,
             client_secret: Secret::new(s),
             expires_at: exp,
-            flow: "device".into(),
+            flow: RegisteredFlow::Device,
             scopes: vec!["sso:account:access".into()],
         });
     (

@@ -7,10 +7,7 @@
 use std::{io::Write, os::unix::fs::OpenOptionsExt, path::PathBuf, sync::OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use ssoagentd::{
-    cli_cache::CliCache,
-    store::{StoreError, StoredSession},
-};
+use ssoagentd::store::{StoreError, StoredSession, cli_cache::CliCache};
 
 static HOME: OnceLock<PathBuf> = OnceLock::new();
 

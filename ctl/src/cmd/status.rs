@@ -5,24 +5,6 @@ use ssoagent_client::proto;
 
 use crate::{daemon, failure::Failure, times::when};
 
-/// What a session's state means for the lines shown. Reading the daemon's state strings is
-/// done in `state_of` alone.
-#[derive(PartialEq, Eq)]
-enum State {
-    Unlocked,
-    /// `locked` or `expired`: a human must unlock.
-    NeedsUnlock,
-    Other,
-}
-
-fn state_of(state: &str) -> State {
-    match state {
-        "unlocked" => State::Unlocked,
-        "locked" | "expired" => State::NeedsUnlock,
-        _ => State::Other,
-    }
-}
-
 pub async fn run(as_json: bool) -> Result<(), Failure> {
     let mut client = daemon::connect().await?;
     let s = client.status(proto::StatusRequest {}).await?.into_inner();
@@ -56,7 +38,7 @@ fn print_json(s: &proto::StatusResponse) {
             "name": x.name,
             "start_url": x.start_url,
             "region": x.region,
-            "state": x.state,
+            "state": x.state().label(),
             "token_expires_at": nonzero(x.token_expires_at),
             "unlocked_until": nonzero(x.unlocked_until),
             "refreshable": x.refreshable,
@@ -103,11 +85,11 @@ fn print_text(s: &proto::StatusResponse) {
 }
 
 fn print_session(x: &proto::SessionStatus) {
-    println!("\nsession {}: {}", x.name, x.state);
+    println!("\nsession {}: {}", x.name, x.state().label());
     println!("  start URL: {} ({})", x.start_url, x.region);
     if x.unlocked_until > 0 {
         println!("  unlocked until: {}", when(x.unlocked_until));
-    } else if state_of(&x.state) == State::Unlocked {
+    } else if x.state() == proto::SessionState::Unlocked {
         println!("  unlocked until: the SSO session ends");
     }
     if x.token_expires_at > 0 {
@@ -117,7 +99,10 @@ fn print_session(x: &proto::SessionStatus) {
             if x.refreshable { ", refreshable" } else { "" }
         );
     }
-    if state_of(&x.state) == State::NeedsUnlock {
+    if matches!(
+        x.state(),
+        proto::SessionState::Locked | proto::SessionState::Expired
+    ) {
         println!("  unlock with: ssoagentctl unlock {}", x.name);
     }
     for p in &x.profiles {

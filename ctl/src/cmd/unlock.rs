@@ -65,7 +65,7 @@ pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<()
                 if let Some(s) = &spinner {
                     s.finish_and_clear();
                 }
-                let how = how_unlocked(&u.how);
+                let how = u.how().describe();
                 let until = if u.unlocked_until > 0 {
                     format!("until {}", when(u.unlocked_until))
                 } else {
@@ -83,16 +83,6 @@ pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<()
                 return Ok(());
             }
         }
-    }
-}
-
-/// What the daemon did to unlock (the one place that reads its outcome strings).
-fn how_unlocked(how: &str) -> &'static str {
-    match how {
-        "stored" => "reused the stored token",
-        "refreshed" => "refreshed the stored token",
-        "imported" => "imported the token `aws sso login` left in ~/.aws/sso/cache",
-        _ => "logged in",
     }
 }
 
@@ -136,7 +126,7 @@ async fn verify(client: &mut ssoagent_client::AgentClient, session: &str) -> Res
 
 fn show_prompt(p: &proto::LoginPrompt, no_browser: bool) {
     eprintln!();
-    if p.flow == "device" {
+    if p.flow() == proto::LoginFlow::Device {
         eprintln!("To unlock, approve this login in a browser:");
         eprintln!("    {}", p.url);
         eprintln!("and check that it shows the code: {}", p.user_code);

@@ -256,7 +256,10 @@ fn racing_starters_end_with_one_daemon() {
         daemons_of(&w) == 1
     });
     let status = w.status_json();
-    assert_eq!(status["protocol"], 1);
+    assert_eq!(
+        status["protocol"], 2,
+        "protocol 2: enums for state, kind, flow, outcome"
+    );
     assert!(status["pid"].as_u64().unwrap() > 0);
     assert!(!status["version"].as_str().unwrap().is_empty());
     assert!(

@@ -8,12 +8,10 @@
 use std::{path::PathBuf, time::SystemTime};
 
 use serde::{Deserialize, Serialize};
-use sha1::{Digest, Sha1};
+use ssoagent_client::fsutil::sha1_file_name;
 
-use crate::{
-    secret::Secret,
-    store::{self, Registration, StoreError, StoredSession, Token},
-};
+use super::{RegisteredFlow, Registration, StoreError, StoredSession, Token};
+use crate::{secret::Secret, store};
 
 pub struct CliCache {
     dir: PathBuf,
@@ -54,10 +52,7 @@ impl CliCache {
     }
 
     pub fn path(&self, session: &str) -> PathBuf {
-        self.dir.join(format!(
-            "{}.json",
-            hex::encode(Sha1::digest(session.as_bytes()))
-        ))
+        self.dir.join(sha1_file_name(session))
     }
 
     /// The cached token for a session, if a readable, well-formed file is there.
@@ -79,7 +74,7 @@ impl CliCache {
                 client_secret: secret,
                 expires_at: parse_time(&exp)
                     .ok_or_else(|| corrupt(format!("bad registrationExpiresAt {exp:?}")))?,
-                flow: "imported".into(),
+                flow: RegisteredFlow::Imported,
                 scopes: Vec::new(),
             }),
             _ => None,
@@ -179,7 +174,7 @@ mod tests {
                 client_id: "cid".into(),
                 client_secret: "cs".into(),
                 expires_at: parse_time("2030-02-01T00:00:00Z").unwrap(),
-                flow: "pkce".into(),
+                flow: RegisteredFlow::Pkce,
                 scopes: vec![],
             }),
         };

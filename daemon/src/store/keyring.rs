@@ -9,7 +9,7 @@
 
 use keyring::{Entry, Error as KError};
 
-use crate::store::{StoreError, StoredSession, TokenStore};
+use super::{StoreError, StoredSession, TokenStore};
 
 const SERVICE: &str = "ssoagent";
 /// Comfortably under Windows' 2,560-byte credential blob limit.
@@ -65,15 +65,6 @@ impl KeyringStore {
             .set_password("probe")
             .map_err(|e| format!("the keyring refused a write: {e}"))?;
         let _ = probe.delete_credential();
-        Ok(Self { chunk: CHUNK })
-    }
-
-    /// The keyring without the write probe: for reading sessions out of it after `store`
-    /// changed away from it.
-    pub fn open_for_reading() -> Result<Self, String> {
-        Entry::store_status()
-            .as_ref()
-            .map_err(|e| format!("no OS keyring: {e}"))?;
         Ok(Self { chunk: CHUNK })
     }
 

@@ -1,0 +1,204 @@
+//! Role credentials for a profile's chain: from memory when they have at least the refresh
+//! window left, else fetched once however many callers wait ([`cache`]), refreshed in the
+//! background before they are needed ([`refresh_ahead`]). Never starts a login: a locked or
+//! expired session at the root of the chain is refused at once.
+
+pub mod cache;
+mod refresh_ahead;
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use tracing::{info, warn};
+
+use self::cache::{Cache, Expiring, Stamp};
+use crate::{
+    aws::{AssumeRoleParams, AwsError, RoleCredentials, Upstream},
+    caller::Caller,
+    clock::SharedClock,
+    error::{Error, Result},
+    events::{Event, Events},
+    profiles::{Chain, RoleHop, Source, SsoRole},
+    session::{Session, Sessions},
+};
+
+/// When AWS fails, cached credentials are still served if they have at least this much life.
+const MIN_LIFE_WHEN_AWS_FAILS: Duration = Duration::from_secs(60);
+/// STS region for a profile with no `region`, as the AWS SDKs default.
+pub const DEFAULT_STS_REGION: &str = "us-east-1";
+
+impl Expiring for RoleCredentials {
+    fn expires_at(&self) -> SystemTime {
+        self.expires_at
+    }
+}
+
+type CredsFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<RoleCredentials>>> + Send + 'a>>;
+
+pub struct Creds {
+    cache: Cache<Arc<RoleCredentials>>,
+    sessions: Arc<Sessions>,
+    upstream: Arc<dyn Upstream>,
+    refresh_window: Duration,
+    events: Events,
+}
+
+impl Creds {
+    pub fn new(
+        sessions: Arc<Sessions>,
+        upstream: Arc<dyn Upstream>,
+        clock: SharedClock,
+        refresh_window: Duration,
+        events: Events,
+    ) -> Self {
+        Self {
+            cache: Cache::new(clock),
+            sessions,
+            upstream,
+            refresh_window,
+            events,
+        }
+    }
+
+    /// Credentials for `caller`, published as issued or as a locked hit.
+    pub async fn get(&self, caller: Caller, chain: &Chain) -> Result<Arc<RoleCredentials>> {
+        let r = self.of(chain).await;
+        let profile = chain.name().to_string();
+        match &r {
+            Ok(_) => self.events.publish(Event::Issued { caller, profile }),
+            Err(Error::NeedsUnlock(_)) => self.events.publish(Event::LockedHit {
+                caller,
+                profile,
+                session: chain.session().key.clone(),
+            }),
+            Err(_) => {}
+        }
+        r
+    }
+
+    fn stamp(chain: &Chain, session: &Session) -> Stamp {
+        Stamp {
+            owner: session.key.clone(),
+            generation: session.generation(),
+            fingerprint: chain.fingerprint(),
+        }
+    }
+
+    /// The credentials of a chain; a chained profile first gets its parent's (cached and
+    /// single-flighted the same way), then assumes its role.
+    fn of<'a>(&'a self, chain: &'a Chain) -> CredsFuture<'a> {
+        Box::pin(async move {
+            let session = self.sessions.get(&chain.session().key);
+            self.sessions.check_issuable(&session)?;
+            let stamp = Self::stamp(chain, &session);
+            let loaded = self
+                .cache
+                .get_or_load(chain.name(), &stamp, self.refresh_window, || async {
+                    self.sessions.check_issuable(&session)?;
+                    self.fetch(chain, &session).await
+                })
+                .await;
+            // Locked, logged out or expired while this request waited: nothing from before.
+            if session.generation() != stamp.generation {
+                self.sessions.check_issuable(&session)?;
+                return Err(Error::locked(&session.key));
+            }
+            match loaded {
+                // AWS failed (5xx, throttling, timeouts) after its retries: credentials that
+                // are inside the refresh window but still valid beat no credentials. Never for
+                // a locked/expired session or a refusal: those are answers, not outages.
+                Err(Error::AwsFailed(e)) => {
+                    match self
+                        .cache
+                        .peek(chain.name(), &stamp, MIN_LIFE_WHEN_AWS_FAILS)
+                    {
+                        Some(c) => {
+                            warn!(profile = chain.name(), error = %e, "refresh failed; serving cached credentials that are still valid");
+                            Ok(c)
+                        }
+                        None => Err(Error::AwsFailed(e)),
+                    }
+                }
+                other => other,
+            }
+        })
+    }
+
+    /// Fetches a chain's credentials from AWS (callers hold the cache slot's load lock).
+    async fn fetch(&self, chain: &Chain, session: &Session) -> Result<Arc<RoleCredentials>> {
+        match (chain.parent(), chain.hops.last()) {
+            (Some(parent), Some(hop)) => {
+                let source = self.of(&parent).await?;
+                self.assume(hop, &source).await
+            }
+            _ => match &chain.source {
+                Source::Sso(p) => self.fetch_sso(session, p).await,
+            },
+        }
+    }
+
+    async fn fetch_sso(&self, session: &Session, p: &SsoRole) -> Result<Arc<RoleCredentials>> {
+        let (token, region) = self.sessions.access_token(session).await?;
+        let r = self
+            .upstream
+            .role_credentials(&region, &token, &p.account_id, &p.role_name)
+            .await;
+        match r {
+            Ok(c) => {
+                info!(profile = %p.name, account = %p.account_id, role = %p.role_name, "fetched role credentials");
+                Ok(Arc::new(c))
+            }
+            Err(AwsError::Unauthorized(detail)) => {
+                warn!(session = %session.key, %detail, "the portal rejected a token believed valid; session expired");
+                Err(self.sessions.token_rejected(&session.key))
+            }
+            Err(e) => Err(e.into_error(format!(
+                "profile '{}' (role {} in account {})",
+                p.name, p.role_name, p.account_id
+            ))),
+        }
+    }
+
+    async fn assume(
+        &self,
+        hop: &RoleHop,
+        source: &RoleCredentials,
+    ) -> Result<Arc<RoleCredentials>> {
+        let region = hop.region.as_deref().unwrap_or(DEFAULT_STS_REGION);
+        let params = AssumeRoleParams {
+            role_arn: &hop.role_arn,
+            session_name: &hop.role_session_name,
+            external_id: hop.external_id.as_deref(),
+            duration_seconds: hop.duration_seconds,
+        };
+        match self.upstream.assume_role(region, source, params).await {
+            Ok(creds) => {
+                info!(profile = %hop.profile, role_arn = %hop.role_arn, "assumed role");
+                Ok(Arc::new(creds))
+            }
+            Err(e) => Err(e.into_error(format!(
+                "profile '{}' (assuming {})",
+                hop.profile, hop.role_arn
+            ))),
+        }
+    }
+
+    /// When the cached credentials of a profile expire, if any are cached for its grant.
+    pub fn cached_expiry(&self, chain: &Chain) -> Option<SystemTime> {
+        let session = self.sessions.get(&chain.session().key);
+        self.cache
+            .expiry(chain.name(), &Self::stamp(chain, &session))
+    }
+
+    /// Frees what was cached under a session (its stamps are stale already).
+    pub fn drop_session(&self, key: &str) {
+        self.cache.drop_owner(key);
+    }
+}
+
+#[cfg(test)]
+mod tests;

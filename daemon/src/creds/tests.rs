@@ -1,0 +1,163 @@
+//! Role credentials on a manual clock: one fetch for a herd, the refresh window, a lock
+//! during a fetch, chains, and the events a credential request publishes.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::sync::Semaphore;
+
+use crate::{
+    error::Error,
+    events::Event,
+    testing::{MIN, World, caller},
+};
+
+#[tokio::test]
+async fn a_herd_makes_one_call_and_a_refresh_window_forces_the_next() {
+    let w = Arc::new(World::new().await);
+    w.store_token(8 * 60 * MIN, true);
+    w.unlock(None).await;
+    let gate = Arc::new(Semaphore::new(0));
+    *w.aws.gate.lock().unwrap() = Some(gate.clone());
+    let mut herd = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let w = w.clone();
+        herd.spawn(async move {
+            let dev = World::profile("dev", "111111111111");
+            w.creds
+                .get(caller(), &dev)
+                .await
+                .map(|c| c.access_key_id.clone())
+        });
+    }
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    gate.add_permits(100);
+    while let Some(r) = herd.join_next().await {
+        assert_eq!(r.unwrap().unwrap(), "SSO-111111111111-1");
+    }
+    assert_eq!(w.aws.role_calls(), 1, "one GetRoleCredentials for the herd");
+    let dev = World::profile("dev", "111111111111");
+    w.clock.advance(44 * MIN);
+    w.creds.get(caller(), &dev).await.unwrap();
+    assert_eq!(
+        w.aws.role_calls(),
+        1,
+        "16 min left: still served from memory"
+    );
+    w.clock.advance(2 * MIN);
+    let c = w.creds.get(caller(), &dev).await.unwrap();
+    assert_eq!(
+        c.access_key_id, "SSO-111111111111-2",
+        "inside the refresh window"
+    );
+}
+
+#[tokio::test]
+async fn a_lock_during_a_fetch_drops_its_result() {
+    let w = Arc::new(World::new().await);
+    w.store_token(8 * 60 * MIN, true);
+    w.unlock(None).await;
+    let gate = Arc::new(Semaphore::new(0));
+    *w.aws.gate.lock().unwrap() = Some(gate.clone());
+    let fetch = {
+        let w = w.clone();
+        tokio::spawn(async move {
+            let dev = World::profile("dev", "111111111111");
+            w.creds.get(caller(), &dev).await.map(|_| ())
+        })
+    };
+    while w.aws.role_calls() == 0 {
+        tokio::task::yield_now().await;
+    }
+    w.sessions.lock(caller(), &["work".into()]).await;
+    gate.add_permits(10);
+    let r = fetch.await.unwrap();
+    assert!(matches!(r, Err(Error::NeedsUnlock(_))), "{r:?}");
+    w.unlock(None).await;
+    let dev = World::profile("dev", "111111111111");
+    let c = w.creds.get(caller(), &dev).await.unwrap();
+    assert_eq!(
+        c.access_key_id, "SSO-111111111111-2",
+        "fresh after the new unlock"
+    );
+}
+
+#[tokio::test]
+async fn chains_assume_each_hop_and_cache_every_profile() {
+    let w = World::new().await;
+    w.store_token(8 * 60 * MIN, true);
+    w.unlock(None).await;
+    let dev = World::profile("dev", "111111111111");
+    let prod = World::hop(World::hop(dev.clone(), "deploy"), "prod");
+    let c = w.creds.get(caller(), &prod).await.unwrap();
+    assert!(
+        c.access_key_id
+            .starts_with("STS-arn:aws:iam::222222222222:role/prod")
+    );
+    w.creds.get(caller(), &prod).await.unwrap();
+    w.creds.get(caller(), &dev).await.unwrap();
+    assert_eq!(w.aws.role_calls(), 1);
+    assert_eq!(
+        w.aws.assume_calls.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one per hop"
+    );
+    assert!(w.creds.cached_expiry(&prod.parent().unwrap()).is_some());
+}
+
+#[tokio::test]
+async fn short_lived_credentials_are_still_served_to_one_herd() {
+    let w = Arc::new(World::new().await);
+    w.store_token(8 * 60 * MIN, true);
+    w.unlock(None).await;
+    *w.aws.creds_life.lock().unwrap() = 5 * MIN;
+    let dev = World::profile("dev", "111111111111");
+    // Less than the refresh window: every request fetches (they are never cached as fresh)...
+    w.creds.get(caller(), &dev).await.unwrap();
+    w.creds.get(caller(), &dev).await.unwrap();
+    assert_eq!(w.aws.role_calls(), 2);
+    // ... but the callers queued behind one fetch share it.
+    let gate = Arc::new(Semaphore::new(0));
+    *w.aws.gate.lock().unwrap() = Some(gate.clone());
+    let mut herd = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let w = w.clone();
+        herd.spawn(async move {
+            let dev = World::profile("dev", "111111111111");
+            w.creds.get(caller(), &dev).await.map(|_| ())
+        });
+    }
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    gate.add_permits(100);
+    while let Some(r) = herd.join_next().await {
+        r.unwrap().unwrap();
+    }
+    assert_eq!(w.aws.role_calls(), 3, "one fetch for the whole herd");
+}
+
+#[tokio::test]
+async fn requests_publish_issued_and_locked_hits() {
+    let w = World::new().await;
+    let mut events = w.events.subscribe();
+    let dev = World::profile("dev", "111111111111");
+    let e = w.creds.get(caller(), &dev).await.unwrap_err().to_string();
+    assert!(e.contains("ssoagentctl unlock work"), "{e}");
+    let hit = Event::LockedHit {
+        caller: caller(),
+        profile: "dev".into(),
+        session: "work".into(),
+    };
+    assert_eq!(events.try_recv().unwrap(), hit);
+    w.store_token(8 * 60 * MIN, true);
+    w.unlock(Some(Duration::from_secs(600))).await;
+    w.creds.get(caller(), &dev).await.unwrap();
+    assert!(matches!(events.try_recv(), Ok(Event::Unlocked { .. })));
+    let issued = Event::Issued {
+        caller: caller(),
+        profile: "dev".into(),
+    };
+    assert_eq!(events.try_recv().unwrap(), issued);
+}

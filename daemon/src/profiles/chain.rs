@@ -1,0 +1,128 @@
+//! What a profile resolves into, in the manner of the AWS SDK for Rust's profile chain
+//! (aws-config `profile/credentials/repr.rs`): a root **source** that yields the first
+//! credentials, then zero or more role **hops** assumed with STS, in order.
+
+/// How an SSO session is named in `~/.aws/config`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionKind {
+    /// An `[sso-session NAME]` section (key: NAME).
+    SsoSession,
+    /// A legacy profile's inline `sso_start_url` (key: the URL). The AWS CLI keys its cache by
+    /// the URL and never refreshes such tokens.
+    Legacy,
+}
+
+/// An SSO session: `[sso-session NAME]` (key NAME) or a legacy profile's start URL (key: the URL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSpec {
+    pub key: String,
+    pub start_url: String,
+    pub region: String,
+    pub scopes: Vec<String>,
+    pub kind: SessionKind,
+}
+
+impl SessionSpec {
+    pub fn is_legacy(&self) -> bool {
+        self.kind == SessionKind::Legacy
+    }
+}
+
+/// A profile whose credentials come from the SSO portal (GetRoleCredentials).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SsoRole {
+    /// The profile's name.
+    pub name: String,
+    pub session: SessionSpec,
+    pub account_id: String,
+    pub role_name: String,
+    /// The profile's service region (`region`), kept apart from the SSO region.
+    pub region: Option<String>,
+    /// A setup mistake worth telling the user about (the profile still works here).
+    pub warning: Option<String>,
+}
+
+/// Where a chain's first credentials come from. `Sso` today; an OIDC provider later.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Sso(SsoRole),
+}
+
+/// One `role_arn` + `source_profile` step: a role assumed with the previous credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleHop {
+    /// The profile that defines this hop.
+    pub profile: String,
+    pub role_arn: String,
+    pub role_session_name: String,
+    pub external_id: Option<String>,
+    pub duration_seconds: Option<i32>,
+    /// The STS region: the profile's `region`, else us-east-1 (the SDKs' default).
+    pub region: Option<String>,
+}
+
+/// A resolved profile: its source, then its hops (the last one is the profile itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chain {
+    pub source: Source,
+    pub hops: Vec<RoleHop>,
+}
+
+impl Chain {
+    /// The profile this chain serves.
+    pub fn name(&self) -> &str {
+        match self.hops.last() {
+            Some(h) => &h.profile,
+            None => self.source_name(),
+        }
+    }
+
+    fn source_name(&self) -> &str {
+        match &self.source {
+            Source::Sso(s) => &s.name,
+        }
+    }
+
+    /// The SSO session at the root of the chain: locked there means locked here.
+    pub fn session(&self) -> &SessionSpec {
+        match &self.source {
+            Source::Sso(s) => &s.session,
+        }
+    }
+
+    /// The profile's own `region`.
+    pub fn region(&self) -> Option<&str> {
+        match (self.hops.last(), &self.source) {
+            (Some(h), _) => h.region.as_deref(),
+            (None, Source::Sso(s)) => s.region.as_deref(),
+        }
+    }
+
+    /// The chain of the profile one hop back (the last hop's `source_profile`), if any.
+    pub fn parent(&self) -> Option<Chain> {
+        let (_, rest) = self.hops.split_last()?;
+        Some(Chain {
+            source: self.source.clone(),
+            hops: rest.to_vec(),
+        })
+    }
+
+    /// The last hop's `source_profile`, for chained profiles.
+    pub fn source_profile(&self) -> Option<String> {
+        self.parent().map(|p| p.name().to_string())
+    }
+
+    /// Everything that decides which credentials this profile gets; a cache entry made for
+    /// another definition (the config changed) is not served.
+    pub fn fingerprint(&self) -> String {
+        let Source::Sso(p) = &self.source;
+        let mut out = format!("sso|{}|{}|{}", p.session.key, p.account_id, p.role_name);
+        for h in &self.hops {
+            out = format!(
+                "sts|{}|{}|{:?}|{:?}|{out}",
+                h.role_arn, h.role_session_name, h.external_id, h.duration_seconds
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,87 @@
+//! Serving gRPC on the socket until SIGTERM/SIGINT (or an idle timeout), with the core's
+//! housekeeping ticking beside it.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use ssoagent_proto::v1::agent_server::AgentServer;
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+use tracing::info;
+
+use super::{peer, service::Service};
+use crate::{activity::Activity, agent::Agent, platform};
+
+/// Largest request the daemon decodes; every real request is tiny.
+const MAX_MESSAGE: usize = 64 * 1024;
+/// How often housekeeping runs (window ends, background refreshes, refresh ahead). Cheap:
+/// it walks the in-memory sessions and cache and calls AWS only for what is due.
+const TICK: Duration = Duration::from_secs(2);
+
+/// Serves until SIGTERM/SIGINT (or `idle` without requests), then removes the socket if we
+/// bound it (`socket` is `None` for an activated socket, which belongs to systemd).
+pub async fn serve(
+    listener: UnixListener,
+    socket: Option<PathBuf>,
+    agent: Arc<Agent>,
+    log_file: String,
+    idle: Option<Duration>,
+) -> anyhow::Result<()> {
+    let activity = Activity::new(agent.clock());
+    let ticker = {
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(TICK);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                agent.tick().await;
+            }
+        })
+    };
+    // Requests are tiny and capped; answers (status, accounts of a large organisation) are not.
+    let service = AgentServer::new(Service::new(agent, log_file, activity.clone()))
+        .max_decoding_message_size(MAX_MESSAGE);
+    let checker = activity.clone();
+    let service = tonic::service::interceptor::InterceptedService::new(service, move |req| {
+        peer::check(&checker, req)
+    });
+    match &socket {
+        Some(path) => info!(socket = %path.display(), pid = std::process::id(), "ssoagentd ready"),
+        None => info!(
+            pid = std::process::id(),
+            "ssoagentd ready on an activated socket"
+        ),
+    }
+    let stop = async {
+        tokio::select! {
+            _ = platform::shutdown_signal() => {}
+            _ = idle_exit(&activity, idle) => {}
+        }
+    };
+    let result = tonic::transport::Server::builder()
+        .add_service(service)
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stop)
+        .await;
+    ticker.abort();
+    if let Some(path) = socket {
+        let _ = std::fs::remove_file(path);
+    }
+    info!("ssoagentd stopped");
+    result.context("serving failed")
+}
+
+/// Resolves after `idle` without requests and without a login in progress; never if `None`.
+/// Unlock state and tokens are on disk, so the next activation picks up where this left off.
+async fn idle_exit(activity: &Activity, idle: Option<Duration>) {
+    let Some(idle) = idle else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(Duration::from_secs(1).min(idle)).await;
+        if activity.idle_for(idle) {
+            info!(idle = %humantime::format_duration(idle), "idle; exiting until the next activation");
+            return;
+        }
+    }
+}
