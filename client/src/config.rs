@@ -40,6 +40,35 @@ pub enum LoginFlow {
     Device,
 }
 
+/// The longest unlock window (`--for`): IAM Identity Center sessions last at most 90 days, so
+/// anything longer is a mistake (or an overflow), refused as bad usage.
+pub const MAX_UNLOCK_WINDOW: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// What proves that a human is there before an unlock reuses a token without a login
+/// (DESIGN.md, "Human presence"). A login approved in a browser is proof by itself.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Presence {
+    /// A `[y/N]` confirmation typed at the caller's controlling terminal.
+    #[default]
+    Tty,
+    /// Never reuse: every unlock is a fresh browser approval.
+    Login,
+    /// No confirmation (every local process of the user is trusted).
+    None,
+}
+
+impl Presence {
+    /// The word the config and status use.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Tty => "tty",
+            Self::Login => "login",
+            Self::None => "none",
+        }
+    }
+}
+
 /// `config.toml`. Unknown keys are an error, so a typo does not silently change nothing.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -54,6 +83,8 @@ pub struct AgentConfig {
     pub refresh_window: Duration,
     /// `ssoagentctl` starts the daemon when none answers.
     pub autostart: bool,
+    /// What an unlock without a login needs from a human.
+    pub presence: Presence,
 }
 
 impl Default for AgentConfig {
@@ -65,6 +96,7 @@ impl Default for AgentConfig {
             login_flow: LoginFlow::default(),
             refresh_window: Duration::from_secs(15 * 60),
             autostart: true,
+            presence: Presence::default(),
         }
     }
 }

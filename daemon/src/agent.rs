@@ -26,7 +26,7 @@ use crate::{
     events::{Event, Events},
     login::Prompt,
     profiles::{AwsConfig, Chain, SessionSpec},
-    session::{self, SessionView, Sessions, UnlockOptions, UnlockOutcome},
+    session::{self, SessionView, Sessions, UnlockAnswer, UnlockOptions},
     store,
 };
 
@@ -63,6 +63,7 @@ impl Agent {
             state_dir,
             clock: clock.clone(),
             events: events.clone(),
+            terminal: Arc::new(Caller::has_controlling_terminal),
         }));
         let configured = configured_session_keys(&config).await;
         sessions.start(other, configured).await;
@@ -140,14 +141,19 @@ impl Agent {
         self.creds.cached_expiry(chain)
     }
 
-    /// Unlocks a session (see [`Sessions::unlock`]).
+    /// What an unlock without a login needs from a human (`presence`).
+    pub fn presence(&self) -> ssoagent_client::config::Presence {
+        self.sessions.presence()
+    }
+
+    /// Unlocks a session, or says that a human must confirm first (see [`Sessions::unlock`]).
     pub async fn unlock(
         &self,
         caller: Caller,
         spec: SessionSpec,
         opts: UnlockOptions,
         prompt: impl FnOnce(Prompt) + Send,
-    ) -> Result<UnlockOutcome> {
+    ) -> Result<UnlockAnswer> {
         self.sessions.unlock(caller, spec, opts, prompt).await
     }
 

@@ -27,3 +27,58 @@ impl std::fmt::Display for Caller {
         }
     }
 }
+
+impl Caller {
+    /// Whether the calling process has a controlling terminal (Linux: `tty_nr`, field 7 of
+    /// `/proc/PID/stat`, is not 0). A confirmation "typed at a terminal" from a process
+    /// without one is not believed. Elsewhere, and for the daemon's own test seams, `true`.
+    pub fn has_controlling_terminal(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            let Some(pid) = self.pid.filter(|p| *p > 0) else {
+                return false;
+            };
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| tty_nr(&s))
+                .is_some_and(|t| t != 0)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            true
+        }
+    }
+}
+
+/// Field 7 of a `/proc/PID/stat` line. The command name (field 2) is in parentheses and may
+/// hold spaces and parentheses itself, so the fields are counted from the last `)`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn tty_nr(stat: &str) -> Option<i64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // state ppid pgrp session tty_nr ...
+    rest.split_whitespace().nth(4)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tty_nr_is_field_seven_even_with_a_hostile_command_name() {
+        let line = "4242 (evil) 0 0 0 0 1) S 1 4242 4242 34816 4242 4194560 0 0";
+        assert_eq!(tty_nr(line), Some(34816));
+        assert_eq!(tty_nr("1 (init) S 0 1 1 0 -1 4194560"), Some(0));
+        assert_eq!(tty_nr("garbage"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_process_that_does_not_exist_has_no_terminal() {
+        let c = Caller {
+            uid: 0,
+            pid: Some(i32::MAX),
+        };
+        assert!(!c.has_controlling_terminal());
+        assert!(!Caller { uid: 0, pid: None }.has_controlling_terminal());
+    }
+}

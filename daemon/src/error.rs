@@ -32,14 +32,14 @@ impl Error {
 
     pub fn locked(session: &str) -> Self {
         Self::NeedsUnlock(format!(
-            "session '{session}' is locked; run: {}",
+            "session '{session}' is locked; a human must run: {}",
             unlock_command(session)
         ))
     }
 
     pub fn expired(session: &str) -> Self {
         Self::NeedsUnlock(format!(
-            "session '{session}' has expired and must be logged in again; run: {}",
+            "session '{session}' has expired and must be logged in again; a human must run: {}",
             unlock_command(session)
         ))
     }

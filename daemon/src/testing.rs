@@ -3,13 +3,13 @@
 
 use std::{
     sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
+        Arc, Condvar, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
 
-use ssoagent_client::config::{AgentConfig, AwsCliCache};
+use ssoagent_client::config::{AgentConfig, AwsCliCache, Presence};
 use tokio::sync::Semaphore;
 
 use crate::{
@@ -20,9 +20,61 @@ use crate::{
     events::Events,
     profiles::{Chain, RoleHop, SessionKind, SessionSpec, Source, SsoRole},
     secret::Secret,
-    session::{self, Sessions, UnlockOptions},
-    store::{FileStore, RegisteredFlow, Registration, StoredSession, Token, TokenStore},
+    session::{self, Sessions, UnlockAnswer, UnlockOptions},
+    store::{FileStore, RegisteredFlow, Registration, StoreError, StoredSession, Token, TokenStore},
 };
+
+/// The file store, with a gate: saves of a chosen refresh token wait until released, so a
+/// test can land one writer's save after another's.
+pub struct GatedStore {
+    inner: FileStore,
+    hold: Mutex<Option<String>>,
+    released: (Mutex<bool>, Condvar),
+    /// Saves waiting at the gate now.
+    pub waiting: AtomicUsize,
+}
+
+impl GatedStore {
+    /// From now on, saves whose refresh token is `rt` wait for [`GatedStore::release`].
+    pub fn hold_saves_of(&self, rt: &str) {
+        *self.released.0.lock().unwrap() = false;
+        *self.hold.lock().unwrap() = Some(rt.to_string());
+    }
+
+    pub fn release(&self) {
+        *self.hold.lock().unwrap() = None;
+        *self.released.0.lock().unwrap() = true;
+        self.released.1.notify_all();
+    }
+}
+
+impl TokenStore for GatedStore {
+    fn load(&self, session: &str) -> Result<Option<StoredSession>, StoreError> {
+        self.inner.load(session)
+    }
+
+    fn save(&self, stored: &StoredSession) -> Result<(), StoreError> {
+        let rt = stored
+            .token
+            .as_ref()
+            .and_then(|t| t.refresh_token.as_ref())
+            .map(|r| r.expose().to_string());
+        let held = rt.is_some() && *self.hold.lock().unwrap() == rt;
+        if held {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            let mut released = self.released.0.lock().unwrap();
+            while !*released {
+                released = self.released.1.wait(released).unwrap();
+            }
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.inner.save(stored)
+    }
+
+    fn delete(&self, session: &str) -> Result<(), StoreError> {
+        self.inner.delete(session)
+    }
+}
 
 pub const MIN: Duration = Duration::from_secs(60);
 
@@ -110,7 +162,9 @@ impl FakeAws {
 pub struct World {
     pub clock: Arc<ManualClock>,
     pub aws: Arc<FakeAws>,
-    pub store: Arc<FileStore>,
+    pub store: Arc<GatedStore>,
+    /// Whether callers have a controlling terminal (what `/proc/PID/stat` would say).
+    pub terminal: Arc<AtomicBool>,
     pub sessions: Arc<Sessions>,
     pub creds: Creds,
     pub events: Events,
@@ -118,7 +172,12 @@ pub struct World {
 }
 
 impl World {
+    /// A core with `presence = "tty"` (the default), whose callers have a terminal.
     pub async fn new() -> Self {
+        Self::with_presence(Presence::Tty).await
+    }
+
+    pub async fn with_presence(presence: Presence) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new();
         let aws = Arc::new(FakeAws {
@@ -130,10 +189,17 @@ impl World {
             gate: Mutex::new(None),
             refresh_error: Mutex::new(None),
         });
-        let store = Arc::new(FileStore::new(&dir.path().join("state")));
+        let store = Arc::new(GatedStore {
+            inner: FileStore::new(&dir.path().join("state")),
+            hold: Mutex::new(None),
+            released: (Mutex::new(true), Condvar::new()),
+            waiting: AtomicUsize::new(0),
+        });
+        let terminal = Arc::new(AtomicBool::new(true));
         let events = Events::default();
         let cfg = AgentConfig {
             aws_cli_cache: AwsCliCache::Off,
+            presence,
             ..AgentConfig::default()
         };
         let refresh_window = cfg.refresh_window;
@@ -151,6 +217,10 @@ impl World {
             state_dir: dir.path().join("state"),
             clock: clock.clone(),
             events: events.clone(),
+            terminal: {
+                let t = terminal.clone();
+                Arc::new(move |_: &Caller| t.load(Ordering::SeqCst))
+            },
         }));
         let creds = Creds::new(
             sessions.clone(),
@@ -163,6 +233,7 @@ impl World {
             clock,
             aws,
             store,
+            terminal,
             sessions,
             creds,
             events,
@@ -231,18 +302,27 @@ impl World {
         self.store.save(&s).unwrap();
     }
 
-    /// Unlocks `work` with the stored token (no login), for `window` if given.
+    /// Unlocks `work` with the stored token (no login), for `window` if given, as a human
+    /// who confirmed at a terminal.
     pub async fn unlock(&self, window: Option<Duration>) -> session::UnlockOutcome {
         let opts = UnlockOptions {
             window,
+            confirmed: true,
             ..Default::default()
         };
+        match self.try_unlock(opts).await.expect("unlock") {
+            UnlockAnswer::Unlocked(o) => o,
+            UnlockAnswer::ConfirmationNeeded(c) => panic!("unlock asked for a confirmation: {c:?}"),
+        }
+    }
+
+    /// Unlocks `work` with `opts`; a login would panic (there is none in unit tests).
+    pub async fn try_unlock(&self, opts: UnlockOptions) -> crate::error::Result<UnlockAnswer> {
         self.sessions
             .unlock(caller(), Self::spec(), opts, |_| {
                 panic!("no login in unit tests")
             })
             .await
-            .expect("unlock")
     }
 
     pub fn stored_refresh_token(&self) -> Option<String> {

@@ -4,7 +4,9 @@
 
 /// Wire protocol version reported by `Status`; clients refuse a daemon with another one.
 /// 2: session state, session kind, login flow and unlock outcome are enums, not strings.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: human presence: `UnlockRequest.confirmed`, `UnlockEvent.confirmation_needed`,
+///    `StatusResponse.presence`.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 pub mod v1 {
     tonic::include_proto!("ssoagent.v1");

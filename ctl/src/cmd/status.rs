@@ -29,6 +29,7 @@ fn print_json(s: &proto::StatusResponse) {
         "protocol": s.protocol,
         "pid": s.pid,
         "store": s.store,
+        "presence": s.presence,
         "log_file": s.log_file,
         "config_file": s.config_file,
         "config_error": s.config_error,
@@ -63,6 +64,7 @@ fn print_text(s: &proto::StatusResponse) {
         "ssoagentd {} (protocol {}, pid {}), tokens in the {} store",
         s.version, s.protocol, s.pid, s.store
     );
+    println!("presence: {}", presence(&s.presence));
     println!("config: {}", s.config_file);
     if !s.log_file.is_empty() {
         println!("log: {}", s.log_file);
@@ -132,6 +134,17 @@ fn print_profile(p: &proto::ProfileStatus) {
     if !p.warning.is_empty() {
         println!("    warning: {}", p.warning);
     }
+}
+
+/// The presence mode, with what it means for an unlock without a login.
+fn presence(mode: &str) -> String {
+    let meaning = match mode {
+        "tty" => "reusing a stored token asks for a confirmation at a terminal",
+        "login" => "every unlock is a fresh browser login",
+        "none" => "stored tokens are reused without asking",
+        _ => "unknown",
+    };
+    format!("{mode} ({meaning})")
 }
 
 fn nonzero(t: i64) -> serde_json::Value {

@@ -1,11 +1,18 @@
 //! `unlock` and `login`: the daemon runs the login; we show the prompt, open the browser and
 //! wait. Ctrl-C drops the stream, which cancels the login in the daemon.
+//!
+//! When the daemon would reuse a token without a login (`presence = "tty"`), it asks for a
+//! human's confirmation first: we ask on the controlling terminal (`/dev/tty`, as ssh and
+//! sudo do, never stdin), and only a `y`/`yes` typed there repeats the unlock as confirmed.
 
-use std::{io::IsTerminal, time::Duration};
+use std::{
+    io::{BufRead, IsTerminal, Write},
+    time::Duration,
+};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use ssoagent_client::{exit, proto};
+use ssoagent_client::{config::MAX_UNLOCK_WINDOW, exit, proto};
 
 use crate::{browser, daemon, failure::Failure, times::when};
 
@@ -32,22 +39,88 @@ pub struct UnlockArgs {
 }
 
 pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<(), Failure> {
+    let for_seconds = match a.for_ {
+        Some(d) if d > MAX_UNLOCK_WINDOW => {
+            return Err(Failure::new(
+                exit::USAGE,
+                format!(
+                    "--for {}: longer than an SSO session can last (at most {})",
+                    humantime::format_duration(d),
+                    humantime::format_duration(MAX_UNLOCK_WINDOW)
+                ),
+            ));
+        }
+        Some(d) => d.as_secs().max(1),
+        None => 0,
+    };
     let mut client = daemon::connect_or_start(autostart).await?;
-    let req = proto::UnlockRequest {
-        session: a.session.unwrap_or_default(),
-        profile: a.profile.unwrap_or_default(),
-        for_seconds: a.for_.map(|d| d.as_secs().max(1)).unwrap_or(0),
+    let mut req = proto::UnlockRequest {
+        session: a.session.clone().unwrap_or_default(),
+        profile: a.profile.clone().unwrap_or_default(),
+        for_seconds,
         device_code: a.device_code,
         force_login,
+        confirmed: false,
     };
+    loop {
+        let unlocked = match unlock_once(&mut client, req.clone(), a.no_browser).await? {
+            Answer::Unlocked(u) => u,
+            Answer::ConfirmationNeeded(c) => {
+                // Asked once: a daemon that asks again did not believe the confirmation.
+                if req.confirmed || !confirm_at_terminal(&c).await? {
+                    return Err(needs_a_human(&c));
+                }
+                req.confirmed = true;
+                continue;
+            }
+        };
+        let how = unlocked.how().describe();
+        let until = if unlocked.unlocked_until > 0 {
+            format!("until {}", when(unlocked.unlocked_until))
+        } else {
+            "for the SSO session's life".to_string()
+        };
+        println!(
+            "session '{}' unlocked {until} ({how}; token expires {}; tokens kept in the {} store)",
+            unlocked.session,
+            when(unlocked.token_expires_at),
+            unlocked.store
+        );
+        if a.verify {
+            return verify(&mut client, &unlocked.session).await;
+        }
+        return Ok(());
+    }
+}
+
+enum Answer {
+    Unlocked(proto::Unlocked),
+    ConfirmationNeeded(proto::ConfirmationNeeded),
+}
+
+/// One Unlock RPC: shows login prompts as they come and returns how it ended.
+async fn unlock_once(
+    client: &mut ssoagent_client::AgentClient,
+    req: proto::UnlockRequest,
+    no_browser: bool,
+) -> Result<Answer, Failure> {
     let mut stream = client.unlock(req).await?.into_inner();
     let mut spinner: Option<ProgressBar> = None;
     loop {
         let event = tokio::select! {
-            e = stream.message() => e?,
+            e = stream.message() => e,
             _ = tokio::signal::ctrl_c() => {
                 if let Some(s) = &spinner { s.finish_and_clear(); }
                 return Err(Failure::new(130, "cancelled; the login was abandoned"));
+            }
+        };
+        let event = match event {
+            Ok(e) => e,
+            Err(e) => {
+                if let Some(s) = &spinner {
+                    s.finish_and_clear();
+                }
+                return Err(e.into());
             }
         };
         let Some(event) = event.and_then(|e| e.event) else {
@@ -58,32 +131,72 @@ pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<()
         };
         match event {
             proto::unlock_event::Event::Prompt(p) => {
-                show_prompt(&p, a.no_browser);
+                show_prompt(&p, no_browser);
                 spinner = Some(waiting_spinner());
             }
             proto::unlock_event::Event::Unlocked(u) => {
                 if let Some(s) = &spinner {
                     s.finish_and_clear();
                 }
-                let how = u.how().describe();
-                let until = if u.unlocked_until > 0 {
-                    format!("until {}", when(u.unlocked_until))
-                } else {
-                    "for the SSO session's life".to_string()
-                };
-                println!(
-                    "session '{}' unlocked {until} ({how}; token expires {}; tokens kept in the {} store)",
-                    u.session,
-                    when(u.token_expires_at),
-                    u.store
-                );
-                if a.verify {
-                    return verify(&mut client, &u.session).await;
-                }
-                return Ok(());
+                return Ok(Answer::Unlocked(u));
+            }
+            proto::unlock_event::Event::ConfirmationNeeded(c) => {
+                return Ok(Answer::ConfirmationNeeded(c));
             }
         }
     }
+}
+
+fn needs_a_human(c: &proto::ConfirmationNeeded) -> Failure {
+    Failure::new(
+        exit::LOCKED,
+        format!(
+            "a human must confirm this at a terminal (unlocking session '{}' reuses its token without a login); nothing changed",
+            printable(&c.session)
+        ),
+    )
+}
+
+/// Asks the question on the controlling terminal; `true` only for `y` or `yes` typed there.
+/// No controlling terminal (a robot, a pipe, a service) is a "no".
+async fn confirm_at_terminal(c: &proto::ConfirmationNeeded) -> Result<bool, Failure> {
+    let question = format!("{} [y/N] ", printable(&c.prompt));
+    let ask = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+        let mut tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")?;
+        tty.write_all(question.as_bytes())?;
+        tty.flush()?;
+        let mut line = String::new();
+        std::io::BufReader::new(&tty).read_line(&mut line)?;
+        if !line.ends_with('\n') {
+            // EOF (Ctrl-D): end the line the question left open.
+            let _ = tty.write_all(b"\n");
+        }
+        Ok(line)
+    });
+    let answer = tokio::select! {
+        a = ask => a.map_err(|e| Failure::new(exit::FAILED, e.to_string()))?,
+        _ = tokio::signal::ctrl_c() => {
+            return Err(Failure::new(130, "cancelled; nothing changed"));
+        }
+    };
+    Ok(answer.is_ok_and(|a| matches!(a.trim().to_ascii_lowercase().as_str(), "y" | "yes")))
+}
+
+/// What the daemon sent, safe to show on a terminal: control characters escaped.
+fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let v: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            v
+        })
+        .collect()
 }
 
 /// WhoAmI for every profile of the session, so a human knows the grant works before robots

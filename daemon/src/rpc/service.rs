@@ -21,7 +21,7 @@ use crate::{
     error::Error,
     login::Prompt,
     profiles::SessionSpec,
-    session::{UnlockOptions, UnlockOutcome},
+    session::{Confirmation, UnlockAnswer, UnlockOptions, UnlockOutcome},
 };
 
 pub struct Service {
@@ -109,10 +109,27 @@ async fn run_unlock(
     let unlock = agent.unlock(caller, spec, opts, on_prompt);
     tokio::select! {
         r = unlock => {
-            let msg = r.map(|o| unlocked_event(o, store)).map_err(Status::from);
+            let msg = r
+                .map(|a| match a {
+                    UnlockAnswer::Unlocked(o) => unlocked_event(o, store),
+                    UnlockAnswer::ConfirmationNeeded(c) => confirmation_event(c),
+                })
+                .map_err(Status::from);
             let _ = tx.send(msg).await;
         }
         _ = tx.closed() => info!(session = %key, "unlock cancelled by the client"),
+    }
+}
+
+fn confirmation_event(c: Confirmation) -> pb::UnlockEvent {
+    pb::UnlockEvent {
+        event: Some(pb::unlock_event::Event::ConfirmationNeeded(
+            pb::ConfirmationNeeded {
+                session: c.session,
+                until: secs(c.until),
+                prompt: c.prompt,
+            },
+        )),
     }
 }
 
@@ -150,6 +167,7 @@ impl AgentRpc for Service {
             problems,
             clock_skew_seconds: skew.unwrap_or(0),
             clock_skew_known: skew.is_some(),
+            presence: a.presence().label().into(),
         }))
     }
 
@@ -191,6 +209,7 @@ impl AgentRpc for Service {
             window: (req.for_seconds > 0).then(|| Duration::from_secs(req.for_seconds)),
             device_code: req.device_code,
             force_login: req.force_login,
+            confirmed: req.confirmed,
         };
         let (tx, rx) = mpsc::channel(4);
         let agent = self.agent.clone();

@@ -28,10 +28,11 @@ use self::{cli_interop::CliInterop, registry::Registry, window::UnlockFile};
 pub use self::{
     registry::Session,
     state::State,
-    unlock::{UnlockOptions, UnlockOutcome, UnlockedBy},
+    unlock::{Confirmation, MAX_WINDOW, UnlockAnswer, UnlockOptions, UnlockOutcome, UnlockedBy},
 };
 use crate::{
     aws::{Aws, Upstream},
+    caller::Caller,
     clock::SharedClock,
     error::{Error, Result},
     events::{Event, Events},
@@ -48,6 +49,10 @@ pub struct SessionView {
     pub refreshable: bool,
 }
 
+/// Whether a caller has a controlling terminal ([`Caller::has_controlling_terminal`]; a seam
+/// for unit tests, whose callers are not real processes).
+pub type TerminalCheck = Arc<dyn Fn(&Caller) -> bool + Send + Sync>;
+
 /// Everything sessions need from outside: AWS, a token store, the AWS CLI cache, files.
 pub struct Parts {
     pub cfg: AgentConfig,
@@ -58,6 +63,7 @@ pub struct Parts {
     pub state_dir: std::path::PathBuf,
     pub clock: SharedClock,
     pub events: Events,
+    pub terminal: TerminalCheck,
 }
 
 pub struct Sessions {
@@ -71,6 +77,7 @@ pub struct Sessions {
     windows: UnlockFile,
     clock: SharedClock,
     events: Events,
+    terminal: TerminalCheck,
 }
 
 impl Sessions {
@@ -86,7 +93,13 @@ impl Sessions {
             windows: UnlockFile::new(&p.state_dir),
             clock: p.clock,
             events: p.events,
+            terminal: p.terminal,
         }
+    }
+
+    /// What an unlock without a login needs from a human (`presence` in the agent config).
+    pub fn presence(&self) -> ssoagent_client::config::Presence {
+        self.cfg.presence
     }
 
     /// Which store holds tokens, as status and unlock show it.

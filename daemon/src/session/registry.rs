@@ -19,6 +19,10 @@ pub struct Session {
     pub(super) refresh: tokio::sync::Mutex<()>,
     /// One unlock (and so one login) at a time.
     pub(super) unlock: tokio::sync::Mutex<()>,
+    /// Counts unlocks as they arrive: an unlock whose number is no longer the latest has been
+    /// superseded, and gives up its wait or its login (a human's unlock is never stuck behind
+    /// a login nobody will approve).
+    unlocks: tokio::sync::watch::Sender<u64>,
     /// Bumped on lock/logout/expiry so credentials fetched before that are never served after.
     generation: AtomicU64,
 }
@@ -30,6 +34,7 @@ impl Session {
             state: Mutex::default(),
             refresh: tokio::sync::Mutex::new(()),
             unlock: tokio::sync::Mutex::new(()),
+            unlocks: tokio::sync::watch::Sender::new(0),
             generation: AtomicU64::new(0),
         }
     }
@@ -47,9 +52,28 @@ impl Session {
         self.generation.load(Ordering::SeqCst)
     }
 
+    /// A new unlock arrives: it supersedes every older one. Returns its number and a
+    /// receiver for [`superseded`].
+    pub(super) fn begin_unlock(&self) -> (u64, tokio::sync::watch::Receiver<u64>) {
+        let mut mine = 0;
+        self.unlocks.send_modify(|n| {
+            *n += 1;
+            mine = *n;
+        });
+        (mine, self.unlocks.subscribe())
+    }
+
     /// Nothing issued under the session so far is served again, including fetches in flight.
     pub fn revoke_issued(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Resolves once an unlock newer than `mine` has arrived.
+pub(super) async fn superseded(rx: &mut tokio::sync::watch::Receiver<u64>, mine: u64) {
+    if rx.wait_for(|n| *n != mine).await.is_err() {
+        // The session (and its sender) is gone: nothing can supersede us.
+        std::future::pending::<()>().await;
     }
 }
 

@@ -1,16 +1,22 @@
 //! Unlocking a session: a stored (or AWS CLI cached) token that is valid or refreshable is
-//! reused with no browser; otherwise a login runs and its prompt goes to the human.
+//! reused with no browser, once a human confirmed it at a terminal (`presence = "tty"`);
+//! otherwise a login runs and its prompt goes to the human. A login is proof of presence by
+//! itself. A newer unlock of the same session supersedes an older one that waits or logs in.
 
 use std::time::{Duration, SystemTime};
 
-use ssoagent_client::config::LoginFlow;
+use ssoagent_client::config::{LoginFlow, Presence};
 use tracing::info;
 
-use super::{Session, Sessions, state::TOKEN_REFRESH_BUFFER};
+use super::{
+    Session, Sessions,
+    registry::superseded,
+    state::{SessionState, TOKEN_REFRESH_BUFFER},
+};
 use crate::{
     aws::AwsError,
     caller::Caller,
-    error::Result,
+    error::{Error, Result},
     events::Event,
     login::{self, Prompt},
     profiles::SessionSpec,
@@ -19,6 +25,9 @@ use crate::{
 
 /// Reuse a client registration until this long before it expires.
 const REGISTRATION_BUFFER: Duration = Duration::from_secs(15 * 60);
+
+/// The longest unlock window (see the client config's `MAX_UNLOCK_WINDOW`).
+pub const MAX_WINDOW: Duration = ssoagent_client::config::MAX_UNLOCK_WINDOW;
 
 /// How an unlock got its token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +48,9 @@ pub struct UnlockOptions {
     pub window: Option<Duration>,
     pub device_code: bool,
     pub force_login: bool,
+    /// A human confirmed a reuse at the caller's terminal (believed only when the caller has
+    /// a controlling terminal).
+    pub confirmed: bool,
 }
 
 pub struct UnlockOutcome {
@@ -48,48 +60,133 @@ pub struct UnlockOutcome {
     pub token_expires_at: SystemTime,
 }
 
+/// The unlock would reuse a token without a login: a human must confirm it first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Confirmation {
+    pub session: String,
+    /// The end of the window it would open; `None` is the SSO session's own life.
+    pub until: Option<SystemTime>,
+    /// The question, without the `[y/N]`.
+    pub prompt: String,
+}
+
+pub enum UnlockAnswer {
+    Unlocked(UnlockOutcome),
+    /// Nothing changed; ask the human, then unlock again with `confirmed`.
+    ConfirmationNeeded(Confirmation),
+}
+
+/// A token an unlock could use without a login, found without calling AWS or changing
+/// anything (so a refused unlock leaves no trace).
+enum Reusable {
+    /// Ours, still valid.
+    Stored(StoredSession),
+    /// Ours, refreshable.
+    Refresh(StoredSession),
+    /// From the AWS CLI cache: valid (`false`) or to be refreshed (`true`).
+    Import(StoredSession, bool),
+}
+
+impl Reusable {
+    fn stored(&self) -> &StoredSession {
+        match self {
+            Self::Stored(s) | Self::Refresh(s) | Self::Import(s, _) => s,
+        }
+    }
+}
+
 impl Sessions {
     /// Unlocks a session: a stored token that is valid or refreshable is reused with no
-    /// browser; otherwise (or with `force_login`) a login runs and `prompt` tells the human.
+    /// browser (with `presence = "tty"` only once a human confirmed it at a terminal: else
+    /// the answer is [`UnlockAnswer::ConfirmationNeeded`] and nothing changes); otherwise
+    /// (or with `force_login`, or `presence = "login"`) a login runs and `prompt` tells the
+    /// human.
     pub async fn unlock(
         &self,
         caller: Caller,
         spec: SessionSpec,
         opts: UnlockOptions,
         prompt: impl FnOnce(Prompt) + Send,
-    ) -> Result<UnlockOutcome> {
+    ) -> Result<UnlockAnswer> {
+        let window = opts.window.map(check_window).transpose()?;
         let s = self.get(&spec.key);
-        let _one_at_a_time = s.unlock.lock().await;
+        let (mine, mut newer) = s.begin_unlock();
+        let _one_at_a_time = tokio::select! {
+            g = s.unlock.lock() => g,
+            () = superseded(&mut newer, mine) => return Err(superseded_error(&spec.key)),
+        };
         let stored = self.stored_for(&s, &spec).await?;
-        let reused = match opts.force_login {
-            false => self.reuse(&s, &spec, stored.clone()).await,
+        let now = self.clock.now();
+        let until = window.map(|d| now + d);
+        let fresh_login = opts.force_login || self.cfg.presence == Presence::Login;
+        let plan = match fresh_login {
+            false => self.reusable(&s, &spec, &stored).await,
             true => None,
         };
-        let (stored, how) = match reused {
-            Some(r) => r,
-            None => (
-                self.login(&spec, stored, opts, prompt).await?,
-                UnlockedBy::Login,
-            ),
+        if let Some(p) = &plan
+            && self.cfg.presence == Presence::Tty
+            && !(opts.confirmed && (self.terminal)(&caller))
+        {
+            let mut preview = SessionState::default();
+            preview.open(p.stored().clone(), until);
+            let until = preview.effective_until(now);
+            info!(session = %spec.key, %caller, confirmed = opts.confirmed, "reuse without a login needs a human's confirmation at a terminal");
+            return Ok(UnlockAnswer::ConfirmationNeeded(Confirmation {
+                prompt: confirmation_prompt(&spec.key, until),
+                session: spec.key,
+                until,
+            }));
+        }
+        let reused = match plan {
+            Some(p) => self.reuse(&s, &spec, p).await,
+            None => None,
         };
-        // Saved before anything uses it: a rotated refresh token must never be lost.
-        self.save_stored(&stored).await?;
-        let token_expires_at = stored.token.as_ref().expect("token").expires_at;
-        let until = opts.window.map(|d| self.clock.now() + d);
-        s.with(|st| st.open(stored, until));
+        let (stored, how, saved) = match reused {
+            Some(r) => r,
+            None => {
+                let login = self.login(&spec, stored, opts, prompt);
+                tokio::select! {
+                    r = login => (r?, UnlockedBy::Login, false),
+                    () = superseded(&mut newer, mine) => return Err(superseded_error(&spec.key)),
+                }
+            }
+        };
+        // Only what changed is saved, under the refresh lock and against the current token:
+        // a copy read at the start must never overwrite a refresh token rotated meanwhile.
+        let unlocked_until = {
+            let _refreshing = s.refresh.lock().await;
+            let current = if saved {
+                // Nothing new, or saved by the refresh already: the current token is the truth.
+                s.with(|st| st.stored.clone())
+                    .filter(|c| {
+                        c.token.is_some() && c.start_url == spec.start_url && c.region == spec.region
+                    })
+                    .unwrap_or(stored)
+            } else {
+                // A new token (a login, an import): saved before anything uses it.
+                self.save_stored(&stored).await?;
+                stored
+            };
+            s.with(|st| {
+                st.open(current, until);
+                st.effective_until(now)
+            })
+        };
+        let token_expires_at = s
+            .with(|st| st.token().map(|t| t.expires_at))
+            .expect("an unlocked session has a token");
         self.save_windows().await;
-        let unlocked_until = s.with(|st| st.effective_until(self.clock.now()));
         info!(session = %spec.key, how = ?how, %caller, "session unlocked");
         self.publish(Event::Unlocked {
             caller,
             session: spec.key.clone(),
         });
-        Ok(UnlockOutcome {
+        Ok(UnlockAnswer::Unlocked(UnlockOutcome {
             session: spec.key,
             how,
             unlocked_until,
             token_expires_at,
-        })
+        }))
     }
 
     /// What we hold for the session (memory, else the store), for this start URL and region.
@@ -150,47 +247,74 @@ impl Sessions {
         Ok(stored)
     }
 
-    /// A token that unlocks without a browser: ours if still valid or refreshable, else (unless
-    /// `aws_cli_cache = "off"`) one that `aws sso login` left in the AWS CLI cache.
+    /// A token that could unlock without a browser: ours if still valid or refreshable, else
+    /// (unless `aws_cli_cache = "off"`) one that `aws sso login` left in the AWS CLI cache.
+    /// Reads only; calls no AWS.
+    async fn reusable(
+        &self,
+        s: &Session,
+        spec: &SessionSpec,
+        stored: &StoredSession,
+    ) -> Option<Reusable> {
+        let now = self.clock.now();
+        if valid(stored, now) && !s.with(|st| st.token_dead) {
+            return Some(Reusable::Stored(stored.clone()));
+        }
+        if stored.refreshable(now) {
+            return Some(Reusable::Refresh(stored.clone()));
+        }
+        self.cli_candidate(spec, stored).await
+    }
+
+    /// A token from the AWS CLI cache that is valid or refreshable, unless interop is off.
+    async fn cli_candidate(&self, spec: &SessionSpec, stored: &StoredSession) -> Option<Reusable> {
+        if self.cli.off() {
+            return None;
+        }
+        let now = self.clock.now();
+        let c = self.cli.read(&spec.key, &spec.start_url).await?;
+        let candidate = StoredSession {
+            token: Some(c.token),
+            registration: c.registration.or(stored.registration.clone()),
+            ..stored.clone()
+        };
+        if valid(&candidate, now) {
+            return Some(Reusable::Import(candidate, false));
+        }
+        candidate
+            .refreshable(now)
+            .then_some(Reusable::Import(candidate, true))
+    }
+
+    /// Uses a reusable token: refreshes it when it must be (a failed refresh of ours falls
+    /// back to the AWS CLI cache); `None` when nothing worked and a login is needed. The flag
+    /// says whether the token is already what the store holds (nothing left to save).
     async fn reuse(
         &self,
         s: &Session,
         spec: &SessionSpec,
-        stored: StoredSession,
-    ) -> Option<(StoredSession, UnlockedBy)> {
-        let now = self.clock.now();
-        let valid = |st: &StoredSession| {
-            st.token
-                .as_ref()
-                .is_some_and(|t| t.expires_at > now + TOKEN_REFRESH_BUFFER)
+        plan: Reusable,
+    ) -> Option<(StoredSession, UnlockedBy, bool)> {
+        let plan = match plan {
+            Reusable::Stored(st) => return Some((st, UnlockedBy::Stored, true)),
+            Reusable::Refresh(st) => match self.refreshed(s, &st).await {
+                Some(st) => return Some((st, UnlockedBy::Refreshed, true)),
+                None => self.cli_candidate(spec, &st).await?,
+            },
+            p => p,
         };
-        if valid(&stored) && !s.with(|st| st.token_dead) {
-            return Some((stored, UnlockedBy::Stored));
+        match plan {
+            Reusable::Import(st, false) => {
+                info!(session = %spec.key, "imported a token from the AWS CLI cache");
+                Some((st, UnlockedBy::Imported, false))
+            }
+            Reusable::Import(st, true) => {
+                let st = self.refreshed(s, &st).await?;
+                info!(session = %spec.key, "imported and refreshed a token from the AWS CLI cache");
+                Some((st, UnlockedBy::Imported, true))
+            }
+            Reusable::Stored(_) | Reusable::Refresh(_) => None,
         }
-        if stored.refreshable(now)
-            && let Some(st) = self.refreshed(s, &stored).await
-        {
-            return Some((st, UnlockedBy::Refreshed));
-        }
-        if self.cli.off() {
-            return None;
-        }
-        let c = self.cli.read(&spec.key, &spec.start_url).await?;
-        let candidate = StoredSession {
-            token: Some(c.token),
-            registration: c.registration.or(stored.registration),
-            ..stored
-        };
-        if valid(&candidate) {
-            info!(session = %spec.key, "imported a token from the AWS CLI cache");
-            return Some((candidate, UnlockedBy::Imported));
-        }
-        if candidate.refreshable(now) {
-            let st = self.refreshed(s, &candidate).await?;
-            info!(session = %spec.key, "imported and refreshed a token from the AWS CLI cache");
-            return Some((st, UnlockedBy::Imported));
-        }
-        None
     }
 
     /// `stored`, refreshed (under the session's refresh lock); `None` when that fails.
@@ -236,5 +360,66 @@ impl Sessions {
             )
             .await
             .map_err(|e| e.into_error("cannot register with IAM Identity Center"))
+    }
+}
+
+/// A token with more than the refresh buffer left.
+fn valid(st: &StoredSession, now: SystemTime) -> bool {
+    st.token
+        .as_ref()
+        .is_some_and(|t| t.expires_at > now + TOKEN_REFRESH_BUFFER)
+}
+
+/// `--for` as asked, unless no SSO session could last that long.
+fn check_window(d: Duration) -> Result<Duration> {
+    if d > MAX_WINDOW {
+        return Err(Error::config(format!(
+            "an unlock window of {} is longer than an SSO session can last (at most {}); pass a shorter --for",
+            humantime::format_duration(d),
+            humantime::format_duration(MAX_WINDOW)
+        )));
+    }
+    Ok(d)
+}
+
+fn superseded_error(session: &str) -> Error {
+    Error::Cancelled(format!(
+        "a newer unlock of session '{session}' took over; this one was cancelled"
+    ))
+}
+
+/// The question a human answers before a token is reused without a login.
+fn confirmation_prompt(session: &str, until: Option<SystemTime>) -> String {
+    let until = match until {
+        Some(t) => {
+            let stamp = humantime::format_rfc3339_seconds(t).to_string();
+            // 2026-12-01T18:30:00Z -> 2026-12-01 18:30 UTC
+            format!("until {} {} UTC", &stamp[..10], &stamp[11..16])
+        }
+        None => "until the SSO session ends".to_string(),
+    };
+    format!("Unlock session '{session}' {until} for every process of this user?")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::unix_secs;
+
+    #[test]
+    fn the_prompt_says_what_is_granted_and_to_whom() {
+        let t = unix_secs::from_secs(1_795_717_800); // 2026-11-26T18:30:00Z
+        assert_eq!(
+            confirmation_prompt("work", Some(t)),
+            "Unlock session 'work' until 2026-11-26 18:30 UTC for every process of this user?"
+        );
+        assert!(confirmation_prompt("work", None).contains("until the SSO session ends"));
+    }
+
+    #[test]
+    fn windows_beyond_an_sso_session_are_refused() {
+        assert!(check_window(MAX_WINDOW).is_ok());
+        let e = check_window(Duration::from_secs(u64::MAX)).unwrap_err();
+        assert!(matches!(&e, Error::Config(m) if m.contains("longer than an SSO session can last")), "{e}");
     }
 }

@@ -257,8 +257,8 @@ fn racing_starters_end_with_one_daemon() {
     });
     let status = w.status_json();
     assert_eq!(
-        status["protocol"], 2,
-        "protocol 2: enums for state, kind, flow, outcome"
+        status["protocol"], 3,
+        "protocol 3: human presence (confirmed unlocks, ConfirmationNeeded)"
     );
     assert!(status["pid"].as_u64().unwrap() > 0);
     assert!(!status["version"].as_str().unwrap().is_empty());
@@ -289,7 +289,7 @@ fn the_demo_runs_the_whole_story_and_cleans_up() {
     let out = w.ctl(&["demo"]);
     out.assert_ok();
     for needle in [
-        "session 'demo' is locked; run: ssoagentctl unlock demo",
+        "session 'demo' is locked; a human must run: ssoagentctl unlock demo",
         "\"Version\":1",
         "session 'demo' unlocked",
         "tokens in the file store",
