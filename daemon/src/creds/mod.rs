@@ -107,6 +107,9 @@ impl Creds {
                 self.sessions.check_issuable(&session)?;
                 return Err(Error::locked(&session.key));
             }
+            // The window may have ended during the fetch, before housekeeping noticed (and
+            // bumped the generation): the window is the human's grant, checked at issue time.
+            self.sessions.check_issuable(&session)?;
             match loaded {
                 // AWS failed (5xx, throttling, timeouts) after its retries: credentials that
                 // are inside the refresh window but still valid beat no credentials. Never for

@@ -161,3 +161,38 @@ async fn requests_publish_issued_and_locked_hits() {
     };
     assert_eq!(events.try_recv().unwrap(), issued);
 }
+
+#[tokio::test]
+async fn a_window_that_ends_during_a_fetch_issues_nothing() {
+    let w = Arc::new(World::new().await);
+    w.store_token(8 * 60 * MIN, true);
+    w.unlock(Some(30 * MIN)).await;
+    let gate = Arc::new(Semaphore::new(0));
+    *w.aws.gate.lock().unwrap() = Some(gate.clone());
+    let fetch = {
+        let w = w.clone();
+        tokio::spawn(async move {
+            let dev = World::profile("dev", "111111111111");
+            w.creds.get(caller(), &dev).await.map(|_| ())
+        })
+    };
+    while w.aws.role_calls() == 0 {
+        tokio::task::yield_now().await;
+    }
+    // The deadline passes while GetRoleCredentials is in flight; housekeeping has not run.
+    w.clock.advance(31 * MIN);
+    gate.add_permits(10);
+    let r = fetch.await.unwrap();
+    assert!(
+        matches!(&r, Err(Error::NeedsUnlock(m)) if m.contains("is locked")),
+        "{r:?}"
+    );
+    let mut events = w.events.subscribe();
+    let dev = World::profile("dev", "111111111111");
+    let r = w.creds.get(caller(), &dev).await;
+    assert!(matches!(r, Err(Error::NeedsUnlock(_))), "nothing cached is served either");
+    assert!(
+        matches!(events.try_recv(), Ok(Event::LockedHit { .. })),
+        "a locked hit, never an issue"
+    );
+}
