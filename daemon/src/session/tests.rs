@@ -276,7 +276,9 @@ async fn an_unlock_reusing_a_token_never_writes_back_a_spent_refresh_token() {
         assert!(std::time::Instant::now() < deadline, "unlock stuck");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    w.sessions.tick().await;
+    tokio::time::timeout(Duration::from_secs(5), w.sessions.tick())
+        .await
+        .expect("the background refresh is not blocked by the unlock");
     assert_eq!(*w.aws.refreshed_with.lock().unwrap(), ["rt-0"]);
     w.store.release();
     unlock.await.unwrap().unwrap();
