@@ -27,11 +27,18 @@ pub mod secret_service;
 
 pub mod chain;
 pub mod robust;
+pub mod terminal;
 
 /// How long any single command may take before the test gives up on it.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the daemon may take to answer on its socket after it is started.
 pub const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `presence` a World's agent config gets unless the test sets one: tests written before
+/// human presence unlock by reuse from processes with no terminal, so they run as on a
+/// machine where every local process is trusted. Tests of presence set `presence` themselves
+/// (see [`World::write_agent_config`]).
+pub const HARNESS_PRESENCE: &str = "presence = \"none\"\n";
 
 /// The session every World's config defines.
 pub const SESSION: &str = "work";
@@ -129,7 +136,7 @@ impl Out {
     }
 }
 
-fn exit_code(status: ExitStatus) -> i32 {
+pub(crate) fn exit_code(status: ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     status
         .code()
@@ -170,7 +177,7 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Out {
     }
 }
 
-fn read_all(mut r: impl Read) -> String {
+pub(crate) fn read_all(mut r: impl Read) -> String {
     let mut buf = Vec::new();
     let _ = r.read_to_end(&mut buf);
     String::from_utf8_lossy(&buf).into_owned()
@@ -420,7 +427,7 @@ impl World {
             .create(w.path("xdg-runtime"))
             .unwrap();
         w.write_aws_config(&default_aws_config());
-        fs::write(w.agent_config_path(), "store = \"file\"\n").unwrap();
+        w.write_agent_config("store = \"file\"\n");
         w.write_script(
             "fake-browser",
             "#!/bin/sh\nexec /usr/bin/curl -sS -L -o /dev/null \"$1\"\n",
@@ -492,6 +499,16 @@ impl World {
 
     pub fn write_aws_config(&self, text: &str) {
         fs::write(self.aws_config_path(), text).unwrap();
+    }
+
+    /// Writes the agent config (`$SSOAGENT_CONFIG`); without a `presence` key it gets
+    /// [`HARNESS_PRESENCE`].
+    pub fn write_agent_config(&self, toml: &str) {
+        let mut toml = toml.to_string();
+        if !toml.lines().any(|l| l.trim_start().starts_with("presence")) {
+            toml.push_str(HARNESS_PRESENCE);
+        }
+        fs::write(self.agent_config_path(), toml).unwrap();
     }
 
     pub fn append_aws_config(&self, text: &str) {
@@ -703,11 +720,21 @@ impl World {
         self.ctl_autostart(&all)
     }
 
-    /// `ssoagentctl ARGS` as given (autostart allowed unless ARGS say otherwise).
+    /// `ssoagentctl ARGS` as given (autostart allowed unless ARGS say otherwise), with no
+    /// controlling terminal (as a robot runs it), whatever the test runner has.
     pub fn ctl_autostart(&self, args: &[&str]) -> Out {
         let mut c = self.command(bin("ssoagentctl"));
         c.args(args);
+        terminal::without_terminal(&mut c);
         run_with_timeout(&mut c, COMMAND_TIMEOUT)
+    }
+
+    /// `ssoagentctl --no-autostart ARGS` at a terminal whose human types `answer` once the
+    /// terminal shows `[y/N]`.
+    pub fn ctl_at_terminal(&self, args: &[&str], answer: &str) -> terminal::AtTerminal {
+        let mut c = self.command(bin("ssoagentctl"));
+        c.arg("--no-autostart").args(args);
+        terminal::run_at_terminal(&mut c, "[y/N]", answer, COMMAND_TIMEOUT)
     }
 
     /// `ssoagentctl unlock work --device-code --no-browser`, asserting success.

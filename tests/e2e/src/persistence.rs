@@ -11,9 +11,9 @@ use std::{
 
 use crate::{Out, SESSION, World, signal};
 
-/// Writes the agent config (`$SSOAGENT_CONFIG`) of a World.
+/// Writes the agent config (`$SSOAGENT_CONFIG`) of a World (see [`World::write_agent_config`]).
 pub fn write_agent_config(w: &World, toml: &str) {
-    fs::write(w.agent_config_path(), toml).unwrap();
+    w.write_agent_config(toml);
 }
 
 /// `kill -9` the daemon we started and reap it; asserts it died of the signal.

@@ -204,7 +204,7 @@ pub fn assert_one_line_failure(out: &Out, code: i32) {
 
 /// Writes the agent config (`store = "file"` plus `extra`) before the daemon starts.
 pub fn write_agent_config(w: &World, extra: &str) {
-    fs::write(w.agent_config_path(), format!("store = \"file\"\n{extra}")).unwrap();
+    w.write_agent_config(&format!("store = \"file\"\n{extra}"));
 }
 
 /// Starts `ssoagent-cred --profile P` without waiting for it.
