@@ -177,18 +177,30 @@ fn configure_skips_names_from_a_hostile_portal_and_writes_the_rest() {
     assert!(out.stderr.contains("sandbox\\n[profile yy]"), "{out:?}");
     // What was written works.
     assert!(w.creds("prod.ReadOnly").access_key_id.starts_with("ASIA"));
+}
 
-    // `accounts` shows the same names escaped: no line of the portal's own.
+#[test]
+fn accounts_shows_the_portals_names_with_control_characters_escaped() {
+    let mut cfg = hostile_portal();
+    cfg.accounts[1].name = "prod\x1b]0;pwned\x07\x1b[2J".into();
+    let w = World::started_with(cfg);
+    w.unlock();
     let out = w.ctl(&["accounts", "work"]);
     out.assert_ok();
     assert!(
-        out.stdout.contains("ReadOnly\\ncredential_process"),
-        "{}",
+        !out.stdout.contains('\x1b') && !out.stdout.contains('\x07'),
+        "accounts printed the portal's escape sequence raw:\n{}",
         out.stdout
     );
     assert!(
         !out.stdout.lines().any(|l| l.trim() == "[profile zz]"),
         "accounts printed the portal's newline raw:\n{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("ReadOnly\\ncredential_process")
+            && out.stdout.contains("prod\\x1b]0;pwned\\x07\\x1b[2J"),
+        "{}",
         out.stdout
     );
 }
@@ -273,6 +285,11 @@ fn login_urls_are_opened_only_when_https_or_loopback_and_never_printed_raw() {
             .update(|c| c.verification_uri_complete = Some(hostile.to_string()));
         let out = w.ctl(&["login", "work", "--device-code"]);
         assert!(
+            !log.exists(),
+            "the browser was run with {:?}",
+            fs::read_to_string(&log).unwrap_or_default()
+        );
+        assert!(
             !out.stderr.contains('\x1b') && !out.stdout.contains('\x1b'),
             "a raw escape sequence reached the terminal for {hostile:?}:\n{out:?}"
         );
@@ -285,11 +302,6 @@ fn login_urls_are_opened_only_when_https_or_loopback_and_never_printed_raw() {
             out.stderr.contains(&shown),
             "the URL is still shown (escaped) for {hostile:?}:\n{out:?}"
         );
-        assert!(
-            !log.exists(),
-            "the browser was run with {:?}",
-            fs::read_to_string(&log).unwrap_or_default()
-        );
     }
 
     // The emulator's own URL (http:// on 127.0.0.1) is still opened.
@@ -300,22 +312,6 @@ fn login_urls_are_opened_only_when_https_or_loopback_and_never_printed_raw() {
     assert!(
         opened.starts_with(&format!("{}/device?user_code=", w.emu.url())),
         "{opened:?}\n{out:?}"
-    );
-}
-
-#[test]
-fn status_escapes_what_the_config_and_daemon_say() {
-    let mut w = World::new();
-    // A profile name holding an escape sequence (a config file can hold any byte).
-    w.append_aws_config(
-        "\n[profile evil\x1b]0;pwned\x07\x1b[2J]\nssoagent_session = work\nssoagent_account_id = 111111111111\nssoagent_role_name = ReadOnly\n",
-    );
-    w.start_daemon();
-    let out = w.ctl(&["status"]);
-    out.assert_ok();
-    assert!(
-        !out.stdout.contains('\x1b') && !out.stdout.contains('\x07'),
-        "{out:?}"
     );
 }
 
@@ -457,16 +453,4 @@ fn the_launchd_plist_logs_to_the_users_own_directory() {
             "{key}"
         );
     }
-}
-
-#[test]
-fn a_daemon_error_is_printed_without_control_characters() {
-    let w = World::started();
-    // The daemon echoes the session name it does not know.
-    let out = w.ctl(&["lock", "nope\x1b[2J\x1b]0;x\x07"]);
-    assert_ne!(out.code, 0, "{out:?}");
-    assert!(
-        !out.stderr.contains('\x1b') && !out.stderr.contains('\x07'),
-        "{out:?}"
-    );
 }
