@@ -22,7 +22,13 @@ pub fn confirm(question: &str, hint: &str) -> Result<bool, Failure> {
         .read(true)
         .write(true)
         .open("/dev/tty")
-        .map_err(|e| refuse(format!("no controlling terminal: {e}")))?;
+        .map_err(|e| {
+            refuse(if e.raw_os_error() == Some(libc::ENXIO) {
+                "this process has no controlling terminal".into()
+            } else {
+                format!("cannot open /dev/tty: {e}")
+            })
+        })?;
     let mut out = tty.try_clone().map_err(|e| refuse(e.to_string()))?;
     write!(out, "{question} [y/N] ")
         .and_then(|()| out.flush())

@@ -200,7 +200,7 @@ fn confirm(change: &Change, path: &Path) -> Result<(), Failure> {
     );
     if tty::confirm(
         &question,
-        "or pass --yes to write without asking; nothing written",
+        "nothing written (run it in a terminal, or pass --yes to write without asking)",
     )? {
         Ok(())
     } else {

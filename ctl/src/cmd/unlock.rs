@@ -167,7 +167,7 @@ fn show_prompt(p: &proto::LoginPrompt, no_browser: bool) {
     }
     if let Err(why) = browser::check_url(&p.url) {
         eprintln!(
-            "(not opening this URL: {why}; only https:// URLs, or http:// to 127.0.0.1, [::1] or localhost, are opened. Check where it leads before you open it yourself)"
+            "(not opening this URL: {why}; only https://, or http:// to 127.0.0.1, [::1] or localhost, is opened. Check where it leads before you open it yourself)"
         );
     } else if no_browser {
         eprintln!("(open the URL yourself; --no-browser was given)");
