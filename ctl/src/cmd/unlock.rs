@@ -7,7 +7,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ssoagent_client::{exit, proto};
 
-use crate::{browser, daemon, failure::Failure, times::when};
+use crate::{browser, daemon, display::escape_controls, failure::Failure, times::when};
 
 #[derive(Args)]
 pub struct UnlockArgs {
@@ -73,9 +73,9 @@ pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<()
                 };
                 println!(
                     "session '{}' unlocked {until} ({how}; token expires {}; tokens kept in the {} store)",
-                    u.session,
+                    escape_controls(&u.session),
                     when(u.token_expires_at),
-                    u.store
+                    escape_controls(&u.store)
                 );
                 if a.verify {
                     return verify(&mut client, &u.session).await;
@@ -97,7 +97,10 @@ async fn verify(client: &mut ssoagent_client::AgentClient, session: &str) -> Res
         .flat_map(|s| s.profiles.iter().map(|p| p.name.clone()))
         .collect();
     if profiles.is_empty() {
-        println!("no profiles use session '{session}'; nothing to verify");
+        println!(
+            "no profiles use session '{}'; nothing to verify",
+            escape_controls(session)
+        );
         return Ok(());
     }
     let mut failed = 0;
@@ -108,10 +111,18 @@ async fn verify(client: &mut ssoagent_client::AgentClient, session: &str) -> Res
             })
             .await
         {
-            Ok(id) => println!("  ok      {profile}: {}", id.into_inner().arn),
+            Ok(id) => println!(
+                "  ok      {}: {}",
+                escape_controls(&profile),
+                escape_controls(&id.into_inner().arn)
+            ),
             Err(e) => {
                 failed += 1;
-                println!("  FAILED  {profile}: {}", exit::message(&e));
+                println!(
+                    "  FAILED  {}: {}",
+                    escape_controls(&profile),
+                    escape_controls(&exit::message(&e))
+                );
             }
         }
     }
@@ -124,17 +135,31 @@ async fn verify(client: &mut ssoagent_client::AgentClient, session: &str) -> Res
     Ok(())
 }
 
+/// The login prompt. Every string in it came from the identity provider through the daemon,
+/// so it is shown with control characters escaped, and the URL is opened only when
+/// `browser::check_url` accepts it.
 fn show_prompt(p: &proto::LoginPrompt, no_browser: bool) {
+    let url = escape_controls(&p.url);
     eprintln!();
+    eprintln!("To unlock, approve this login in a browser:");
+    eprintln!("    {url}");
     if p.flow() == proto::LoginFlow::Device {
-        eprintln!("To unlock, approve this login in a browser:");
-        eprintln!("    {}", p.url);
-        eprintln!("and check that it shows the code: {}", p.user_code);
-    } else {
-        eprintln!("To unlock, approve this login in a browser:");
-        eprintln!("    {}", p.url);
+        if !p.verification_uri.is_empty() && p.verification_uri != p.url {
+            eprintln!(
+                "(or open {} and enter the code)",
+                escape_controls(&p.verification_uri)
+            );
+        }
+        eprintln!(
+            "and check that it shows the code: {}",
+            escape_controls(&p.user_code)
+        );
     }
-    if no_browser {
+    if let Err(why) = browser::check_url(&p.url) {
+        eprintln!(
+            "(not opening this URL: {why}; only https://, or http:// to 127.0.0.1, [::1] or localhost, is opened. Check where it leads before you open it yourself)"
+        );
+    } else if no_browser {
         eprintln!("(open the URL yourself; --no-browser was given)");
     } else if let Err(e) = browser::open(&p.url) {
         eprintln!("(could not open a browser: {e}; open the URL yourself)");

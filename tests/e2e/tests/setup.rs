@@ -33,7 +33,7 @@ fn configure_writes_agent_profiles_and_keeps_what_was_there() {
     assert!(dry.stdout.contains("kept"), "{}", dry.stdout);
     assert_eq!(config_text(&w), before, "--dry-run wrote the file");
 
-    w.ctl(&["configure", "work"]).assert_ok();
+    w.ctl(&["configure", "work", "--yes"]).assert_ok();
     let after = config_text(&w);
     assert!(
         after.starts_with(&before.trim_end()[..before.trim_end().len()]),
@@ -61,8 +61,15 @@ fn configure_writes_agent_profiles_and_keeps_what_was_there() {
     assert!(creds.access_key_id.starts_with("ASIA"));
 
     // --force replaces the user's profile of the same name, in place.
-    w.ctl(&["configure", "work", "--force", "--region", "eu-west-1"])
-        .assert_ok();
+    w.ctl(&[
+        "configure",
+        "work",
+        "--yes",
+        "--force",
+        "--region",
+        "eu-west-1",
+    ])
+    .assert_ok();
     let forced = config_text(&w);
     assert!(
         forced.contains(
@@ -78,7 +85,7 @@ fn configure_writes_agent_profiles_and_keeps_what_was_there() {
 fn configure_needs_an_unlocked_session() {
     let w = World::started();
     let before = config_text(&w);
-    w.ctl(&["configure", "work"])
+    w.ctl(&["configure", "work", "--yes"])
         .assert_failure(3, &["ssoagentctl unlock work"]);
     assert_eq!(config_text(&w), before);
 }
