@@ -33,6 +33,9 @@ pub enum StartError {
     },
     Exited(std::process::ExitStatus),
     Timeout(PathBuf),
+    /// The socket is not provably ours (another user's directory or listener): no daemon was
+    /// started, nothing was sent.
+    Untrusted(crate::ConnectError),
 }
 
 impl std::fmt::Display for StartError {
@@ -52,6 +55,7 @@ impl std::fmt::Display for StartError {
                 socket.display(),
                 READY_TIMEOUT.as_secs()
             ),
+            Self::Untrusted(e) => write!(f, "{e}"),
         }
     }
 }
@@ -61,6 +65,12 @@ impl std::error::Error for StartError {}
 /// Starts `ssoagentd --background` (it logs to its state dir), detached from our terminal and
 /// process group, and waits until `socket` answers.
 pub async fn start_daemon(socket: &Path) -> Result<(), StartError> {
+    // A squatted socket is no reason to start a daemon (it would refuse the directory anyway).
+    match crate::connect(socket).await {
+        Ok(_) => return Ok(()),
+        Err(e) if e.untrusted.is_some() => return Err(StartError::Untrusted(e)),
+        Err(_) => {}
+    }
     let daemon = sibling("ssoagentd");
     let mut cmd = Command::new(&daemon);
     // Only what a daemon needs, never what the shell it was started from happens to hold: it
@@ -92,10 +102,17 @@ pub async fn start_daemon(socket: &Path) -> Result<(), StartError> {
     })?;
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        if crate::connect(socket).await.is_ok() {
-            // It runs on its own; reap it without blocking us.
-            std::thread::spawn(move || child.wait());
-            return Ok(());
+        match crate::connect(socket).await {
+            Ok(_) => {
+                // It runs on its own; reap it without blocking us.
+                std::thread::spawn(move || child.wait());
+                return Ok(());
+            }
+            Err(e) if e.untrusted.is_some() => {
+                std::thread::spawn(move || child.wait());
+                return Err(StartError::Untrusted(e));
+            }
+            Err(_) => {}
         }
         if let Ok(Some(status)) = child.try_wait()
             && status.code() != Some(ALREADY_RUNNING)
