@@ -917,6 +917,26 @@ pub fn python_with_boto3(test: &str) -> Option<String> {
     None
 }
 
+/// A launchd plist parsed with Python's plistlib (the reference parser here), as JSON.
+pub fn parse_plist(dir: &Path, xml: &str) -> serde_json::Value {
+    let file = dir.join("agent.plist");
+    std::fs::write(&file, xml).unwrap();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json,plistlib,sys; print(json.dumps(plistlib.load(open(sys.argv[1],'rb'))))",
+        ])
+        .arg(&file)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "not a plist: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,12 +8,11 @@ use std::{
     io::{Read, Write},
     os::fd::{FromRawFd, OwnedFd},
     os::unix::process::CommandExt,
-    path::Path,
     process::Command,
     thread,
 };
 
-use ssoagent_e2e::{COMMAND_TIMEOUT, Config, Out, World, bin, run_with_timeout};
+use ssoagent_e2e::{COMMAND_TIMEOUT, Config, Out, World, bin, parse_plist, run_with_timeout};
 use ssoagent_emulator::Account;
 
 /// A role name a hostile portal could return: were it written raw, the profile would get a
@@ -398,25 +397,6 @@ fn the_systemd_unit_starts_without_the_optional_directories_and_verifies() {
         "systemd-analyze verify: {}\n{stderr}",
         analyze.status
     );
-}
-
-fn parse_plist(dir: &Path, xml: &str) -> serde_json::Value {
-    let file = dir.join("agent.plist");
-    fs::write(&file, xml).unwrap();
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import json,plistlib,sys; print(json.dumps(plistlib.load(open(sys.argv[1],'rb'))))",
-        ])
-        .arg(&file)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "not a plist: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
