@@ -48,11 +48,6 @@ const BAD_CONFIG: i32 = 2;
 
 fn main() {
     let mut args = Args::parse();
-    // Refused before anything is opened or bound: nothing leaves the machine.
-    if let Err(e) = ssoagentd::aws::Endpoints::from_env() {
-        eprintln!("ssoagentd: {e}");
-        std::process::exit(BAD_CONFIG);
-    }
     if let Err(e) = config::state_dir() {
         eprintln!("ssoagentd: {e}");
         std::process::exit(BAD_CONFIG);
@@ -64,6 +59,12 @@ fn main() {
     if let Err(e) = init_logging(args.log_file.as_deref()) {
         eprintln!("ssoagentd: {e:#}");
         std::process::exit(1);
+    }
+    // Refused before anything is bound or called: nothing leaves the machine. (stderr is the
+    // log file when detached.)
+    if let Err(e) = ssoagentd::aws::Endpoints::from_env() {
+        eprintln!("ssoagentd: {e}");
+        std::process::exit(BAD_CONFIG);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
