@@ -24,8 +24,8 @@ const CONCURRENCY_PER_CONNECTION: usize = 32;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// HTTP/2 pings on quiet connections: a client that does not answer is closed, one that does
 /// counts as active (see [`conns`]).
-const KEEPALIVE: Duration = Duration::from_secs(20);
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+const KEEPALIVE: Duration = Duration::from_secs(60);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Serves until SIGTERM/SIGINT (or `idle` without requests), then removes the socket if we
 /// bound it (`socket` is `None` for an activated socket, which belongs to systemd).
