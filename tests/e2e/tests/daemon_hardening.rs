@@ -134,6 +134,23 @@ fn plain_http_to_a_network_endpoint_is_refused() {
     }
 }
 
+/// #4: the same refusal reaches a human when `ssoagentctl` starts the daemon in the
+/// background (the autostart path): it says the daemon did not start and shows the refusal
+/// from its log.
+#[test]
+fn an_autostarted_daemon_refusing_an_endpoint_says_why() {
+    let mut w = World::new();
+    w.set_env("AWS_ENDPOINT_URL_SSO", "http://192.0.2.1");
+    let out = w.ctl_autostart(&["start"]);
+    out.assert_code(4);
+    assert!(
+        out.stderr.contains("AWS_ENDPOINT_URL_SSO=http://192.0.2.1")
+            && out.stderr.contains("loopback"),
+        "the ctl shows why the daemon refused to start:\n{out:?}"
+    );
+    assert!(w.emu.all_calls().values().all(|&n| n == 0));
+}
+
 /// #8: without a home directory the daemon refuses to start (exit 2, saying what to set)
 /// instead of keeping its state in a shared `$TMPDIR/ssoagent-state` another user could
 /// have created first. Run as a uid with no passwd entry and no HOME, so no home is found.
