@@ -47,7 +47,7 @@ pub fn sibling_path(name: &str) -> String {
 /// Starts `ssoagentd` in the background and waits until it answers; on failure the message
 /// names its log and shows the last lines.
 pub async fn start() -> Result<(), Failure> {
-    let log = config::daemon_log_path();
+    let log = config::daemon_log_path().map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     ssoagent_client::launch::start_daemon(&ssoagent_client::socket_path())
         .await
         .map_err(|e| match e {

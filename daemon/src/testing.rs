@@ -140,7 +140,7 @@ impl World {
         let sessions = Arc::new(Sessions::new(session::Parts {
             cfg,
             // Only logins, registration and logout go to the real client; none run here.
-            aws: Arc::new(Aws::from_env(clock.clone()).await),
+            aws: Arc::new(Aws::from_env(clock.clone()).await.expect("endpoints")),
             upstream: aws.clone(),
             stores: crate::store::Selected {
                 store: store.clone(),

@@ -25,10 +25,8 @@ pub async fn restart() -> Result<(), Failure> {
 
 async fn start_and_say() -> Result<(), Failure> {
     daemon::start().await?;
-    println!(
-        "ssoagentd started; log: {}",
-        config::daemon_log_path().display()
-    );
+    let log = config::daemon_log_path().map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+    println!("ssoagentd started; log: {}", log.display());
     Ok(())
 }
 
