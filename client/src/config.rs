@@ -148,20 +148,28 @@ pub fn config_path() -> PathBuf {
     })
 }
 
-/// `$SSOAGENT_STATE_DIR`, else the platform's state (or local data) dir for ssoagent.
-pub fn state_dir() -> PathBuf {
-    env_path("SSOAGENT_STATE_DIR").unwrap_or_else(|| {
-        project_dirs()
-            .map(|d| {
-                d.state_dir()
-                    .unwrap_or_else(|| d.data_local_dir())
-                    .to_path_buf()
-            })
-            .unwrap_or_else(|| std::env::temp_dir().join("ssoagent-state"))
-    })
+/// `$SSOAGENT_STATE_DIR`, else the platform's state (or local data) dir for ssoagent, which
+/// lies under the user's home. Never a shared fallback such as `/tmp/ssoagent-state` (another
+/// user could create it first): without a home directory this is an error that says what to set.
+pub fn state_dir() -> Result<PathBuf, ConfigError> {
+    if let Some(p) = env_path("SSOAGENT_STATE_DIR") {
+        return Ok(p);
+    }
+    project_dirs()
+        .map(|d| {
+            d.state_dir()
+                .unwrap_or_else(|| d.data_local_dir())
+                .to_path_buf()
+        })
+        .ok_or_else(|| ConfigError {
+            path: PathBuf::from("$HOME"),
+            message: "no home directory, so no private place for ssoagent's state; \
+                      set HOME or SSOAGENT_STATE_DIR"
+                .into(),
+        })
 }
 
 /// The log of a daemon that `ssoagentctl` started in the background.
-pub fn daemon_log_path() -> PathBuf {
-    state_dir().join("ssoagentd.log")
+pub fn daemon_log_path() -> Result<PathBuf, ConfigError> {
+    Ok(state_dir()?.join("ssoagentd.log"))
 }

@@ -33,6 +33,9 @@ pub enum StartError {
     },
     Exited(std::process::ExitStatus),
     Timeout(PathBuf),
+    /// The socket is not provably ours (another user's directory or listener): no daemon was
+    /// started, nothing was sent.
+    Untrusted(crate::ConnectError),
 }
 
 impl std::fmt::Display for StartError {
@@ -52,6 +55,7 @@ impl std::fmt::Display for StartError {
                 socket.display(),
                 READY_TIMEOUT.as_secs()
             ),
+            Self::Untrusted(e) => write!(f, "{e}"),
         }
     }
 }
@@ -61,9 +65,27 @@ impl std::error::Error for StartError {}
 /// Starts `ssoagentd --background` (it logs to its state dir), detached from our terminal and
 /// process group, and waits until `socket` answers.
 pub async fn start_daemon(socket: &Path) -> Result<(), StartError> {
+    // A squatted socket is no reason to start a daemon (it would refuse the directory anyway).
+    match crate::connect(socket).await {
+        Ok(_) => return Ok(()),
+        Err(e) if e.untrusted.is_some() => return Err(StartError::Untrusted(e)),
+        Err(_) => {}
+    }
     let daemon = sibling("ssoagentd");
     let mut cmd = Command::new(&daemon);
-    cmd.arg("--background")
+    // Only what a daemon needs, never what the shell it was started from happens to hold: it
+    // serves every later request, from clean shells too (a LocalStack `AWS_ENDPOINT_URL` left
+    // in one shell must not redirect every session's tokens). Paths are made absolute, since
+    // the daemon runs in `/` (it must not pin, or resolve files against, the caller's cwd).
+    let cwd = std::env::current_dir().ok();
+    cmd.env_clear();
+    for (name, value) in std::env::vars_os() {
+        if let Some(value) = inherited(&name, value, cwd.as_deref()) {
+            cmd.env(name, value);
+        }
+    }
+    cmd.current_dir("/")
+        .arg("--background")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -80,10 +102,17 @@ pub async fn start_daemon(socket: &Path) -> Result<(), StartError> {
     })?;
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        if crate::connect(socket).await.is_ok() {
-            // It runs on its own; reap it without blocking us.
-            std::thread::spawn(move || child.wait());
-            return Ok(());
+        match crate::connect(socket).await {
+            Ok(_) => {
+                // It runs on its own; reap it without blocking us.
+                std::thread::spawn(move || child.wait());
+                return Ok(());
+            }
+            Err(e) if e.untrusted.is_some() => {
+                std::thread::spawn(move || child.wait());
+                return Err(StartError::Untrusted(e));
+            }
+            Err(_) => {}
         }
         if let Ok(Some(status)) = child.try_wait()
             && status.code() != Some(ALREADY_RUNNING)
@@ -94,5 +123,124 @@ pub async fn start_daemon(socket: &Path) -> Result<(), StartError> {
             return Err(StartError::Timeout(socket.to_path_buf()));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Variables an autostarted daemon keeps (DESIGN.md, Environment), by exact name.
+const ALLOWED: &[&str] = &[
+    "HOME",
+    "PATH",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "TZ",
+    "TMPDIR",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "AWS_CONFIG_FILE",
+    "AWS_ENDPOINT_URL_SSO",
+    "AWS_ENDPOINT_URL_SSO_OIDC",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_COGNITO_IDENTITY",
+    "AWS_ENDPOINT_URL_SIGNIN",
+];
+
+/// ... and by prefix.
+const ALLOWED_PREFIXES: &[&str] = &["XDG_", "SSOAGENT_", "LC_"];
+
+/// Variables holding a path that a relative value would make mean something else in `/`.
+const PATHS: &[&str] = &[
+    "SSOAGENT_SOCKET",
+    "SSOAGENT_CONFIG",
+    "SSOAGENT_STATE_DIR",
+    "AWS_CONFIG_FILE",
+];
+
+/// The value an autostarted daemon gets for `name`, or `None` when it gets no such variable.
+fn inherited(
+    name: &std::ffi::OsStr,
+    value: std::ffi::OsString,
+    cwd: Option<&Path>,
+) -> Option<std::ffi::OsString> {
+    let name = name.to_str()?;
+    let allowed = ALLOWED.contains(&name) || ALLOWED_PREFIXES.iter().any(|p| name.starts_with(p));
+    if !allowed {
+        return None;
+    }
+    match cwd {
+        Some(cwd)
+            if PATHS.contains(&name) && !value.is_empty() && Path::new(&value).is_relative() =>
+        {
+            Some(cwd.join(value).into_os_string())
+        }
+        _ => Some(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::{OsStr, OsString};
+
+    use super::*;
+
+    fn get(name: &str, value: &str) -> Option<OsString> {
+        inherited(
+            OsStr::new(name),
+            value.into(),
+            Some(Path::new("/home/u/proj")),
+        )
+    }
+
+    #[test]
+    fn only_allow_listed_names_pass() {
+        for name in [
+            "HOME",
+            "PATH",
+            "USER",
+            "LANG",
+            "TZ",
+            "TMPDIR",
+            "XDG_RUNTIME_DIR",
+            "XDG_STATE_HOME",
+            "DBUS_SESSION_BUS_ADDRESS",
+            "SSOAGENT_LOG",
+            "AWS_ENDPOINT_URL_SSO",
+            "AWS_ENDPOINT_URL_SSO_OIDC",
+            "AWS_ENDPOINT_URL_STS",
+            "AWS_ENDPOINT_URL_COGNITO_IDENTITY",
+            "AWS_ENDPOINT_URL_SIGNIN",
+            "LC_ALL",
+        ] {
+            assert_eq!(get(name, "v"), Some("v".into()), "{name}");
+        }
+        for name in [
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_S3",
+            "AWS_PROFILE",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_CA_BUNDLE",
+            "FOO_SECRET",
+            "BROWSER",
+            "LD_PRELOAD",
+            "LD_LIBRARY_PATH",
+            "RUST_LOG",
+            "HOMEX",
+            "XDG",
+            "home",
+        ] {
+            assert_eq!(get(name, "v"), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_are_made_absolute() {
+        assert_eq!(
+            get("SSOAGENT_SOCKET", "run/a.sock"),
+            Some("/home/u/proj/run/a.sock".into())
+        );
+        assert_eq!(get("AWS_CONFIG_FILE", "/etc/aws"), Some("/etc/aws".into()));
+        assert_eq!(get("SSOAGENT_LOG", "debug"), Some("debug".into()));
+        assert_eq!(get("SSOAGENT_STATE_DIR", ""), Some("".into()));
     }
 }

@@ -18,6 +18,12 @@ pub async fn connect() -> Result<AgentClient, Failure> {
     Ok(client(channel))
 }
 
+/// Connects and also returns who serves the socket, as the kernel says (not the daemon).
+pub async fn connect_with_peer() -> Result<(AgentClient, ssoagent_client::PeerInfo), Failure> {
+    let (channel, peer) = ssoagent_client::connect_checked(&ssoagent_client::socket_path()).await?;
+    Ok((client(channel), peer))
+}
+
 /// Connects, starting the daemon first when none answers and autostart is on.
 pub async fn connect_or_start(autostart: bool) -> Result<AgentClient, Failure> {
     let socket = ssoagent_client::socket_path();
@@ -41,14 +47,18 @@ pub fn sibling_path(name: &str) -> String {
 /// Starts `ssoagentd` in the background and waits until it answers; on failure the message
 /// names its log and shows the last lines.
 pub async fn start() -> Result<(), Failure> {
-    let log = config::daemon_log_path();
+    let log = config::daemon_log_path().map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     ssoagent_client::launch::start_daemon(&ssoagent_client::socket_path())
         .await
-        .map_err(|e| {
-            Failure::new(
+        .map_err(|e| match e {
+            // Nothing was started: the daemon's log has nothing to say about it.
+            ssoagent_client::launch::StartError::Untrusted(_) => {
+                Failure::new(exit::UNREACHABLE, e.to_string())
+            }
+            _ => Failure::new(
                 exit::UNREACHABLE,
                 format!("{e}; see its log: {}{}", log.display(), log_tail(&log)),
-            )
+            ),
         })
 }
 

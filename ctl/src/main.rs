@@ -3,8 +3,10 @@
 mod browser;
 mod cmd;
 mod daemon;
+mod display;
 mod failure;
 mod times;
+mod tty;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -131,7 +133,8 @@ fn main() {
     let code = match runtime.block_on(run(cli)) {
         Ok(()) => exit::OK,
         Err(f) => {
-            eprintln!("ssoagentctl: {}", f.message);
+            // The message may carry the daemon's or the portal's words: no control characters.
+            eprintln!("ssoagentctl: {}", display::escape_controls(&f.message));
             f.code
         }
     };

@@ -48,8 +48,8 @@ impl Agent {
         stores: store::Selected,
         state_dir: PathBuf,
         clock: SharedClock,
-    ) -> Self {
-        let aws = Arc::new(Aws::from_env(clock.clone()).await);
+    ) -> Result<Self, crate::aws::InsecureEndpoint> {
+        let aws = Arc::new(Aws::from_env(clock.clone()).await?);
         let events = Events::default();
         let config = AwsConfig::from_env();
         let other = stores.other.clone();
@@ -74,7 +74,7 @@ impl Agent {
             refresh_window,
             events.clone(),
         );
-        Self {
+        Ok(Self {
             config,
             aws,
             sessions,
@@ -82,7 +82,7 @@ impl Agent {
             clock,
             events,
             verified: Mutex::default(),
-        }
+        })
     }
 
     pub fn clock(&self) -> SharedClock {

@@ -21,7 +21,10 @@ Environment:
   SSOAGENT_CONFIG     agent config file (TOML)
   SSOAGENT_STATE_DIR  state and token file store
   SSOAGENT_LOG        log filter, e.g. info or ssoagentd=debug (default info)
-  AWS_CONFIG_FILE, AWS_ENDPOINT_URL_SSO, AWS_ENDPOINT_URL_SSO_OIDC  as for the AWS SDKs"
+  AWS_CONFIG_FILE     as for the AWS SDKs
+  AWS_ENDPOINT_URL_SSO, AWS_ENDPOINT_URL_SSO_OIDC, AWS_ENDPOINT_URL_STS
+                      endpoint overrides (https://, or http:// to a loopback host only);
+                      the generic AWS_ENDPOINT_URL and a profile's endpoint_url are ignored"
 )]
 struct Args {
     /// Unix socket to serve on.
@@ -40,15 +43,28 @@ struct Args {
     idle_timeout: Option<std::time::Duration>,
 }
 
+/// Exit code for a configuration the daemon refuses (an endpoint, no home directory).
+const BAD_CONFIG: i32 = 2;
+
 fn main() {
     let mut args = Args::parse();
+    if let Err(e) = config::state_dir() {
+        eprintln!("ssoagentd: {e}");
+        std::process::exit(BAD_CONFIG);
+    }
     if args.background {
-        args.log_file = Some(config::daemon_log_path());
+        args.log_file = config::daemon_log_path().ok();
     }
     platform::harden();
     if let Err(e) = init_logging(args.log_file.as_deref()) {
         eprintln!("ssoagentd: {e:#}");
         std::process::exit(1);
+    }
+    // Refused before anything is bound or called: nothing leaves the machine. (stderr is the
+    // log file when detached.)
+    if let Err(e) = ssoagentd::aws::Endpoints::from_env() {
+        eprintln!("ssoagentd: {e}");
+        std::process::exit(BAD_CONFIG);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -114,11 +130,42 @@ fn lock_socket(
 async fn start_agent() -> anyhow::Result<agent::Agent> {
     let cfg_path = config::config_path();
     let cfg = AgentConfig::load(&cfg_path)?;
-    let state_dir = config::state_dir();
+    let state_dir = config::state_dir()?;
     let stores = store::select(cfg.store, &state_dir)
         .map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
     info!(config = %cfg_path.display(), state = %state_dir.display(), store = %stores.label, "starting");
-    Ok(agent::Agent::new(cfg, stores, state_dir, clock::system()).await)
+    Ok(agent::Agent::new(cfg, stores, state_dir, clock::system()).await?)
+}
+
+/// Opens (appends to) the log file, never through a symlink planted at its path (O_NOFOLLOW)
+/// and only if it is a regular file of ours: the daemon must not be made to write where
+/// someone else chose.
+fn open_log(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                anyhow::anyhow!(
+                    "refusing to open the log file {}: it is a symlink",
+                    path.display()
+                )
+            } else {
+                anyhow::anyhow!("cannot open log file {}: {e}", path.display())
+            }
+        })?;
+    let meta = f.metadata()?;
+    if !meta.is_file() || meta.uid() != ssoagent_client::fsutil::uid() {
+        anyhow::bail!(
+            "refusing to use the log file {}: not a regular file of yours",
+            path.display()
+        );
+    }
+    Ok(f)
 }
 
 /// Logs go to stderr or a file, filtered by `SSOAGENT_LOG`. The HTTP and AWS SDK crates are
@@ -147,19 +194,14 @@ fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let registry = tracing_subscriber::registry().with(filter).with(cap);
     match file {
         Some(path) => {
-            use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+            use std::os::unix::fs::DirBuilderExt;
             if let Some(dir) = path.parent() {
                 let _ = std::fs::DirBuilder::new()
                     .recursive(true)
                     .mode(0o700)
                     .create(dir);
             }
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(path)
-                .with_context(|| format!("cannot open log file {}", path.display()))?;
+            let f = open_log(path)?;
             // Panics and early errors print to stderr: send them to the log too.
             platform::redirect_stderr(&f);
             registry

@@ -21,7 +21,9 @@ use crate::{
     profiles::{Chain, RoleHop, SessionKind, SessionSpec, Source, SsoRole},
     secret::Secret,
     session::{self, Sessions, UnlockAnswer, UnlockOptions},
-    store::{FileStore, RegisteredFlow, Registration, StoreError, StoredSession, Token, TokenStore},
+    store::{
+        FileStore, RegisteredFlow, Registration, StoreError, StoredSession, Token, TokenStore,
+    },
 };
 
 /// The file store, with a gate: saves of a chosen refresh token wait until released, so a
@@ -206,7 +208,7 @@ impl World {
         let sessions = Arc::new(Sessions::new(session::Parts {
             cfg,
             // Only logins, registration and logout go to the real client; none run here.
-            aws: Arc::new(Aws::from_env(clock.clone()).await),
+            aws: Arc::new(Aws::from_env(clock.clone()).await.expect("endpoints")),
             upstream: aws.clone(),
             stores: crate::store::Selected {
                 store: store.clone(),

@@ -3,7 +3,7 @@
 use serde_json::json;
 use ssoagent_client::proto;
 
-use crate::{daemon, failure::Failure};
+use crate::{daemon, display::escape_controls as esc, failure::Failure};
 
 pub async fn run(session: Option<String>, as_json: bool, autostart: bool) -> Result<(), Failure> {
     let mut client = daemon::connect_or_start(autostart).await?;
@@ -26,11 +26,17 @@ pub async fn run(session: Option<String>, as_json: bool, autostart: bool) -> Res
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
         return Ok(());
     }
-    println!("session {}: {} accounts", r.session, r.accounts.len());
+    // Names from the SSO portal: shown with control characters escaped.
+    println!("session {}: {} accounts", esc(&r.session), r.accounts.len());
     for a in &r.accounts {
-        println!("{}  {}  <{}>", a.account_id, a.account_name, a.email);
+        println!(
+            "{}  {}  <{}>",
+            esc(&a.account_id),
+            esc(&a.account_name),
+            esc(&a.email)
+        );
         for role in &a.roles {
-            println!("    {role}");
+            println!("    {}", esc(role));
         }
     }
     Ok(())

@@ -2,12 +2,19 @@
 //! account and role the user may use into ~/.aws/config — a backup first, existing profiles
 //! kept unless `--force`, comments and unrelated sections untouched, the change shown as a
 //! diff, and nothing written with `--dry-run`.
+//!
+//! Account ids, role names and account names come from the SSO portal: a name that is not
+//! AWS-shaped is skipped with a warning, never written (a role name holding a newline would
+//! otherwise become a `credential_process` line of its own). And the file is only written
+//! once a human confirms at the terminal, or with `--yes`.
 
 use std::path::{Path, PathBuf};
 
 use ssoagent_client::{exit, proto};
 
-use crate::{daemon, failure::Failure, times, util::write_atomically};
+use crate::{
+    daemon, display::escape_controls, failure::Failure, times, tty, util::write_atomically,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,6 +33,40 @@ pub struct Args {
     /// Show the diff; write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Write without asking (for scripts). Otherwise configure asks at the terminal, and
+    /// without one writes nothing.
+    #[arg(long, short)]
+    yes: bool,
+}
+
+/// An AWS account id: twelve digits.
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An IAM role (permission set) name: 1 to 64 of `A-Za-z0-9_+=,.@-`.
+fn is_role_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+}
+
+/// A name we may put into the file (through the profile-name template, or as a value): no
+/// control characters (newlines included) and no brackets, which would start a section.
+fn is_plain_name(s: &str) -> bool {
+    !crate::display::has_controls(s) && !s.contains(['[', ']'])
+}
+
+/// A session name for `ssoagent_session = NAME`: plain, not empty, nothing around it.
+fn is_session_name(s: &str) -> bool {
+    !s.is_empty() && s.trim() == s && is_plain_name(s)
+}
+
+/// An AWS region name, as `--region` takes it.
+fn is_region(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// A `[profile NAME]` section: where it starts and ends in the file's lines.
@@ -107,6 +148,15 @@ fn aws_config_path() -> PathBuf {
 }
 
 pub async fn run(a: Args, autostart: bool) -> Result<(), Failure> {
+    if let Some(r) = a.region.as_deref().filter(|r| !is_region(r)) {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "--region {}: not an AWS region name (like eu-west-1)",
+                escape_controls(r)
+            ),
+        ));
+    }
     let mut client = daemon::connect_or_start(autostart).await?;
     let listing = client
         .list_accounts(proto::ListAccountsRequest {
@@ -114,6 +164,15 @@ pub async fn run(a: Args, autostart: bool) -> Result<(), Failure> {
         })
         .await?
         .into_inner();
+    if !is_session_name(&listing.session) {
+        return Err(Failure::new(
+            exit::FAILED,
+            format!(
+                "the daemon named the session '{}', which cannot go into ~/.aws/config; nothing written",
+                escape_controls(&listing.session)
+            ),
+        ));
+    }
     let path = aws_config_path();
     let original = read_config(&path)?;
     // The shim to name in `credential_process`: the one installed beside this ssoagentctl.
@@ -126,7 +185,27 @@ pub async fn run(a: Args, autostart: bool) -> Result<(), Failure> {
         }
         return Ok(());
     }
+    if !a.yes {
+        confirm(&change, &path)?;
+    }
     write(&path, &original, &change.lines)
+}
+
+/// Asks the human at the terminal whether to write the change; anything but yes writes nothing.
+fn confirm(change: &Change, path: &Path) -> Result<(), Failure> {
+    let question = format!(
+        "write {} profile(s) to {}?",
+        change.added.len() + change.replaced.len(),
+        path.display()
+    );
+    if tty::confirm(
+        &question,
+        "nothing written (run it in a terminal, or pass --yes to write without asking)",
+    )? {
+        Ok(())
+    } else {
+        Err(Failure::new(1, "not confirmed; nothing written"))
+    }
 }
 
 /// The file's text; a missing file is an empty one.
@@ -148,6 +227,8 @@ struct Change {
     added: Vec<String>,
     replaced: Vec<String>,
     kept: Vec<String>,
+    /// Why each account or role was left out: one line each, control characters escaped.
+    skipped: Vec<String>,
     diff: String,
 }
 
@@ -158,16 +239,36 @@ fn plan(a: &Args, listing: &proto::ListAccountsResponse, original: &str, cred: &
         added: Vec::new(),
         replaced: Vec::new(),
         kept: Vec::new(),
+        skipped: Vec::new(),
         diff: String::new(),
     };
     for acct in &listing.accounts {
+        if let Some(why) = account_problem(acct) {
+            change.skipped.push(why);
+            continue;
+        }
         for role in &acct.roles {
+            if !is_role_name(role) {
+                change.skipped.push(format!(
+                    "role '{}' of account {}: not an AWS role name (1-64 of A-Za-z0-9_+=,.@-)",
+                    escape_controls(role),
+                    acct.account_id
+                ));
+                continue;
+            }
             let name = sanitize(
                 &a.template
                     .replace("{account_name}", &acct.account_name)
                     .replace("{account_id}", &acct.account_id)
                     .replace("{role_name}", role),
             );
+            if name.is_empty() {
+                change.skipped.push(format!(
+                    "role '{role}' of account {}: the profile-name template gives an empty name",
+                    acct.account_id
+                ));
+                continue;
+            }
             let text = profile_text(
                 &name,
                 &listing.session,
@@ -180,6 +281,24 @@ fn plan(a: &Args, listing: &proto::ListAccountsResponse, original: &str, cred: &
         }
     }
     change
+}
+
+/// Why an account of the listing cannot be written, if it cannot.
+fn account_problem(acct: &proto::Account) -> Option<String> {
+    if !is_account_id(&acct.account_id) {
+        return Some(format!(
+            "account '{}': not an AWS account id (12 digits)",
+            escape_controls(&acct.account_id)
+        ));
+    }
+    if !is_plain_name(&acct.account_name) {
+        return Some(format!(
+            "account {} named '{}': the name holds control characters or brackets",
+            acct.account_id,
+            escape_controls(&acct.account_name)
+        ));
+    }
+    None
 }
 
 impl Change {
@@ -220,9 +339,13 @@ impl Change {
             added,
             replaced,
             kept,
+            skipped,
             diff,
             ..
         } = self;
+        for why in skipped {
+            eprintln!("warning: skipped {why}");
+        }
         println!(
             "--- {}\n+++ {} (ssoagentctl configure)",
             path.display(),
@@ -297,5 +420,116 @@ mod tests {
     fn names_are_sanitised() {
         assert_eq!(sanitize("My Account.Admin Role"), "My-Account.Admin-Role");
         assert_eq!(sanitize("dev/ops.ReadOnly"), "dev-ops.ReadOnly");
+        assert_eq!(sanitize("[profile zz]\n"), "profile-zz");
+        assert_eq!(sanitize("[]"), "");
+    }
+
+    #[test]
+    fn aws_shaped_names() {
+        assert!(is_account_id("111111111111"));
+        for id in [
+            "11111111111",
+            "1111111111111",
+            "11111111111a",
+            "111111111111\n",
+            "",
+        ] {
+            assert!(!is_account_id(id), "{id:?}");
+        }
+        for role in [
+            "ReadOnly",
+            "AWSReservedSSO_Admin_0123",
+            "a+b=c,d.e@f-g_h",
+            &"R".repeat(64),
+        ] {
+            assert!(is_role_name(role), "{role:?}");
+        }
+        for role in [
+            "",
+            &"R".repeat(65),
+            "ReadOnly\ncredential_process = /bin/sh -c 'touch /tmp/pwned'\n[profile zz]",
+            "Read Only",
+            "Read[Only]",
+            "Admin#x",
+            "Rôle",
+        ] {
+            assert!(!is_role_name(role), "{role:?}");
+        }
+        assert!(is_plain_name("Développement (équipe 1)"));
+        assert!(is_plain_name(""));
+        for name in ["a\nb", "a\x1b[2Jb", "prod]", "[x", "a\u{202e}b"] {
+            assert!(!is_plain_name(name), "{name:?}");
+        }
+        assert!(is_session_name("work"));
+        assert!(is_session_name("https://work.awsapps.com/start"));
+        for name in ["", " work", "work\n", "[work]"] {
+            assert!(!is_session_name(name), "{name:?}");
+        }
+        assert!(is_region("eu-west-1"));
+        assert!(!is_region("eu-west-1\ncredential_process = x"));
+    }
+
+    fn listing(accounts: Vec<proto::Account>) -> proto::ListAccountsResponse {
+        proto::ListAccountsResponse {
+            session: "work".into(),
+            accounts,
+        }
+    }
+
+    fn account(id: &str, name: &str, roles: &[&str]) -> proto::Account {
+        proto::Account {
+            account_id: id.into(),
+            account_name: name.into(),
+            email: String::new(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn hostile_names_are_skipped_and_named() {
+        let a = Args {
+            session: None,
+            template: "{account_name}.{role_name}".into(),
+            region: None,
+            force: false,
+            dry_run: true,
+            yes: false,
+        };
+        let hostile = "ReadOnly\ncredential_process = /bin/sh -c 'touch /tmp/pwned'\n[profile zz]";
+        let l = listing(vec![
+            account("111111111111", "dev", &[hostile, "Admin"]),
+            account("11111111111\n", "short", &["ReadOnly"]),
+            account("222222222222", "prod\n[profile yy]", &["ReadOnly"]),
+        ]);
+        let change = plan(&a, &l, "", "/usr/bin/ssoagent-cred");
+        let text = change.lines.join("\n");
+        assert_eq!(change.added, vec!["dev.Admin".to_string()]);
+        assert!(!text.contains("credential_process = /bin/sh"), "{text}");
+        assert!(
+            !text.contains("[profile zz]") && !text.contains("[profile yy]"),
+            "{text}"
+        );
+        assert_eq!(change.skipped.len(), 3, "{:?}", change.skipped);
+        for why in &change.skipped {
+            assert!(!why.contains('\n'), "one line each: {why:?}");
+        }
+        assert!(change.skipped[0].contains("ReadOnly\\ncredential_process"));
+
+        let a = Args {
+            template: "{account_name}".into(),
+            ..a
+        };
+        let change = plan(
+            &a,
+            &listing(vec![account("333333333333", "--", &["Dev"])]),
+            "",
+            "x",
+        );
+        assert!(change.added.is_empty());
+        assert!(
+            change.skipped[0].contains("empty name"),
+            "{:?}",
+            change.skipped
+        );
     }
 }

@@ -152,13 +152,13 @@ fn systemd_plan(action: &Action) -> Plan {
 fn launchd_plan(action: &Action) -> Plan {
     match action {
         Action::Install(_) => {
-            let log = home().join("Library/Logs/ssoagentd.log");
+            // The log goes to the user's own ~/Library/Logs (the shipped plist's /Users/YOU).
             Plan {
                 files: vec![(
                     plist_path(),
                     LAUNCHD_PLIST
                         .replace("/usr/local/bin/ssoagentd", &daemon_path())
-                        .replace("/tmp/ssoagentd.log", &path(&log)),
+                        .replace("/Users/YOU", &path(&home())),
                 )],
                 commands: vec![cmd(&[
                     "launchctl",

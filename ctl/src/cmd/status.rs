@@ -3,7 +3,7 @@
 use serde_json::json;
 use ssoagent_client::proto;
 
-use crate::{daemon, failure::Failure, times::when};
+use crate::{daemon, display::escape_controls as esc, failure::Failure, times::when};
 
 pub async fn run(as_json: bool) -> Result<(), Failure> {
     let mut client = daemon::connect().await?;
@@ -59,26 +59,31 @@ fn print_json(s: &proto::StatusResponse) {
     println!("{}", serde_json::to_string_pretty(&v).expect("json"));
 }
 
+/// The daemon's answer as text. Every string in it may come from a config file or the SSO
+/// portal, so each is shown with control characters escaped.
 fn print_text(s: &proto::StatusResponse) {
     println!(
         "ssoagentd {} (protocol {}, pid {}), tokens in the {} store",
-        s.version, s.protocol, s.pid, s.store
+        esc(&s.version),
+        s.protocol,
+        s.pid,
+        esc(&s.store)
     );
-    println!("presence: {}", presence(&s.presence));
-    println!("config: {}", s.config_file);
+    println!("presence: {}", presence(&esc(&s.presence)));
+    println!("config: {}", esc(&s.config_file));
     if !s.log_file.is_empty() {
-        println!("log: {}", s.log_file);
+        println!("log: {}", esc(&s.log_file));
     }
     if !s.config_error.is_empty() {
-        println!("\nconfig error: {}", s.config_error);
+        println!("\nconfig error: {}", esc(&s.config_error));
     }
     for p in &s.problems {
-        println!("problem: profile {}: {}", p.profile, p.message);
+        println!("problem: profile {}: {}", esc(&p.profile), esc(&p.message));
     }
     if s.sessions.is_empty() && s.config_error.is_empty() {
         println!(
             "\nno SSO sessions configured; add an [sso-session NAME] section to {}",
-            s.config_file
+            esc(&s.config_file)
         );
     }
     for x in &s.sessions {
@@ -87,8 +92,8 @@ fn print_text(s: &proto::StatusResponse) {
 }
 
 fn print_session(x: &proto::SessionStatus) {
-    println!("\nsession {}: {}", x.name, x.state().label());
-    println!("  start URL: {} ({})", x.start_url, x.region);
+    println!("\nsession {}: {}", esc(&x.name), x.state().label());
+    println!("  start URL: {} ({})", esc(&x.start_url), esc(&x.region));
     if x.unlocked_until > 0 {
         println!("  unlocked until: {}", when(x.unlocked_until));
     } else if x.state() == proto::SessionState::Unlocked {
@@ -105,7 +110,7 @@ fn print_session(x: &proto::SessionStatus) {
         x.state(),
         proto::SessionState::Locked | proto::SessionState::Expired
     ) {
-        println!("  unlock with: ssoagentctl unlock {}", x.name);
+        println!("  unlock with: ssoagentctl unlock {}", esc(&x.name));
     }
     for p in &x.profiles {
         print_profile(p);
@@ -120,19 +125,26 @@ fn print_profile(p: &proto::ProfileStatus) {
     };
     println!(
         "  profile {}: {}/{}, {creds}",
-        p.name, p.account_id, p.role_name
+        esc(&p.name),
+        esc(&p.account_id),
+        esc(&p.role_name)
     );
     if !p.source_profile.is_empty() {
         println!(
             "    assumes {} from profile {}",
-            p.role_arn, p.source_profile
+            esc(&p.role_arn),
+            esc(&p.source_profile)
         );
     }
     if p.verified_at > 0 {
-        println!("    verified {} as {}", when(p.verified_at), p.verified_arn);
+        println!(
+            "    verified {} as {}",
+            when(p.verified_at),
+            esc(&p.verified_arn)
+        );
     }
     if !p.warning.is_empty() {
-        println!("    warning: {}", p.warning);
+        println!("    warning: {}", esc(&p.warning));
     }
 }
 

@@ -5,16 +5,13 @@
 //! human's confirmation first: we ask on the controlling terminal (`/dev/tty`, as ssh and
 //! sudo do, never stdin), and only a `y`/`yes` typed there repeats the unlock as confirmed.
 
-use std::{
-    io::{BufRead, IsTerminal, Write},
-    time::Duration,
-};
+use std::{io::IsTerminal, time::Duration};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ssoagent_client::{config::MAX_UNLOCK_WINDOW, exit, proto};
 
-use crate::{browser, daemon, failure::Failure, times::when};
+use crate::{browser, daemon, display::escape_controls, failure::Failure, times::when, tty};
 
 #[derive(Args)]
 pub struct UnlockArgs {
@@ -82,9 +79,9 @@ pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<()
         };
         println!(
             "session '{}' unlocked {until} ({how}; token expires {}; tokens kept in the {} store)",
-            unlocked.session,
+            escape_controls(&unlocked.session),
             when(unlocked.token_expires_at),
-            unlocked.store
+            escape_controls(&unlocked.store)
         );
         if a.verify {
             return verify(&mut client, &unlocked.session).await;
@@ -147,56 +144,32 @@ async fn unlock_once(
     }
 }
 
+/// What the refusal adds to [`tty::NO_TERMINAL`]: what was asked, and that nothing changed.
+fn refusal_hint(c: &proto::ConfirmationNeeded) -> String {
+    format!(
+        "unlocking session '{}' reuses its token without a login; nothing changed",
+        escape_controls(&c.session)
+    )
+}
+
 fn needs_a_human(c: &proto::ConfirmationNeeded) -> Failure {
     Failure::new(
         exit::LOCKED,
-        format!(
-            "a human must confirm this at a terminal (unlocking session '{}' reuses its token without a login); nothing changed",
-            printable(&c.session)
-        ),
+        format!("{}: {}", tty::NO_TERMINAL, refusal_hint(c)),
     )
 }
 
 /// Asks the question on the controlling terminal; `true` only for `y` or `yes` typed there.
-/// No controlling terminal (a robot, a pipe, a service) is a "no".
+/// No controlling terminal (a robot, a pipe, a service) is a refusal (exit 3). Ctrl-C while
+/// asking cancels.
 async fn confirm_at_terminal(c: &proto::ConfirmationNeeded) -> Result<bool, Failure> {
-    let question = format!("{} [y/N] ", printable(&c.prompt));
-    let ask = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
-        let mut tty = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/tty")?;
-        tty.write_all(question.as_bytes())?;
-        tty.flush()?;
-        let mut line = String::new();
-        std::io::BufReader::new(&tty).read_line(&mut line)?;
-        if !line.ends_with('\n') {
-            // EOF (Ctrl-D): end the line the question left open.
-            let _ = tty.write_all(b"\n");
-        }
-        Ok(line)
-    });
-    let answer = tokio::select! {
+    let question = escape_controls(&c.prompt);
+    let hint = refusal_hint(c);
+    let ask = tokio::task::spawn_blocking(move || tty::confirm(&question, &hint));
+    tokio::select! {
         a = ask => a.map_err(|e| Failure::new(exit::FAILED, e.to_string()))?,
-        _ = tokio::signal::ctrl_c() => {
-            return Err(Failure::new(130, "cancelled; nothing changed"));
-        }
-    };
-    Ok(answer.is_ok_and(|a| matches!(a.trim().to_ascii_lowercase().as_str(), "y" | "yes")))
-}
-
-/// What the daemon sent, safe to show on a terminal: control characters escaped.
-fn printable(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let v: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            v
-        })
-        .collect()
+        _ = tokio::signal::ctrl_c() => Err(Failure::new(130, "cancelled; nothing changed")),
+    }
 }
 
 /// WhoAmI for every profile of the session, so a human knows the grant works before robots
@@ -210,7 +183,10 @@ async fn verify(client: &mut ssoagent_client::AgentClient, session: &str) -> Res
         .flat_map(|s| s.profiles.iter().map(|p| p.name.clone()))
         .collect();
     if profiles.is_empty() {
-        println!("no profiles use session '{session}'; nothing to verify");
+        println!(
+            "no profiles use session '{}'; nothing to verify",
+            escape_controls(session)
+        );
         return Ok(());
     }
     let mut failed = 0;
@@ -221,10 +197,18 @@ async fn verify(client: &mut ssoagent_client::AgentClient, session: &str) -> Res
             })
             .await
         {
-            Ok(id) => println!("  ok      {profile}: {}", id.into_inner().arn),
+            Ok(id) => println!(
+                "  ok      {}: {}",
+                escape_controls(&profile),
+                escape_controls(&id.into_inner().arn)
+            ),
             Err(e) => {
                 failed += 1;
-                println!("  FAILED  {profile}: {}", exit::message(&e));
+                println!(
+                    "  FAILED  {}: {}",
+                    escape_controls(&profile),
+                    escape_controls(&exit::message(&e))
+                );
             }
         }
     }
@@ -237,17 +221,31 @@ async fn verify(client: &mut ssoagent_client::AgentClient, session: &str) -> Res
     Ok(())
 }
 
+/// The login prompt. Every string in it came from the identity provider through the daemon,
+/// so it is shown with control characters escaped, and the URL is opened only when
+/// `browser::check_url` accepts it.
 fn show_prompt(p: &proto::LoginPrompt, no_browser: bool) {
+    let url = escape_controls(&p.url);
     eprintln!();
+    eprintln!("To unlock, approve this login in a browser:");
+    eprintln!("    {url}");
     if p.flow() == proto::LoginFlow::Device {
-        eprintln!("To unlock, approve this login in a browser:");
-        eprintln!("    {}", p.url);
-        eprintln!("and check that it shows the code: {}", p.user_code);
-    } else {
-        eprintln!("To unlock, approve this login in a browser:");
-        eprintln!("    {}", p.url);
+        if !p.verification_uri.is_empty() && p.verification_uri != p.url {
+            eprintln!(
+                "(or open {} and enter the code)",
+                escape_controls(&p.verification_uri)
+            );
+        }
+        eprintln!(
+            "and check that it shows the code: {}",
+            escape_controls(&p.user_code)
+        );
     }
-    if no_browser {
+    if let Err(why) = browser::check_url(&p.url) {
+        eprintln!(
+            "(not opening this URL: {why}; only https://, or http:// to 127.0.0.1, [::1] or localhost, is opened. Check where it leads before you open it yourself)"
+        );
+    } else if no_browser {
         eprintln!("(open the URL yourself; --no-browser was given)");
     } else if let Err(e) = browser::open(&p.url) {
         eprintln!("(could not open a browser: {e}; open the URL yourself)");

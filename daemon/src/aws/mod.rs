@@ -1,8 +1,10 @@
 //! The AWS calls the daemon makes (SSO-OIDC in [`oidc`], the SSO portal in [`sso`], STS in
-//! [`sts`]), built through aws-config so the service-specific endpoint overrides
-//! (`AWS_ENDPOINT_URL_SSO`, `AWS_ENDPOINT_URL_SSO_OIDC`, `AWS_ENDPOINT_URL_STS`) work. SSO and
-//! OIDC calls are unsigned: no AWS credentials are loaded.
+//! [`sts`]), built through aws-config. Endpoints come only from the service-specific overrides
+//! (`AWS_ENDPOINT_URL_SSO`, `AWS_ENDPOINT_URL_SSO_OIDC`, `AWS_ENDPOINT_URL_STS`; see
+//! [`endpoints`]): never from the generic `AWS_ENDPOINT_URL` or a profile. SSO and OIDC calls
+//! are unsigned: no AWS credentials are loaded.
 
+pub mod endpoints;
 pub mod error;
 mod oidc;
 mod sso;
@@ -17,6 +19,7 @@ use std::{
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
 
 pub use self::{
+    endpoints::{Endpoints, InsecureEndpoint},
     error::AwsError,
     oidc::DeviceAuthorization,
     sso::AccountRoles,
@@ -110,6 +113,7 @@ impl std::fmt::Debug for RoleCredentials {
 /// made per call since each carries the caller's credentials.
 pub struct Aws {
     base: SdkConfig,
+    endpoints: Endpoints,
     clock: SharedClock,
     skew: Arc<ClockSkew>,
     oidc: Mutex<HashMap<String, aws_sdk_ssooidc::Client>>,
@@ -117,8 +121,21 @@ pub struct Aws {
 }
 
 impl Aws {
-    pub async fn from_env(clock: SharedClock) -> Self {
-        let base = aws_config::defaults(BehaviorVersion::latest())
+    /// Clients for the endpoints the environment names (see [`endpoints`]); an `http://`
+    /// override to a host that is not loopback is refused.
+    pub async fn from_env(clock: SharedClock) -> Result<Self, InsecureEndpoint> {
+        let endpoints = Endpoints::from_env()?;
+        if let Some(url) = &endpoints.ignored_generic {
+            tracing::warn!(
+                "ignoring {}={url}: ssoagentd honours only the service-specific {}, {} and {} \
+                 (and never a profile's endpoint_url or services)",
+                endpoints::GENERIC,
+                endpoints::SSO,
+                endpoints::SSO_OIDC,
+                endpoints::STS,
+            );
+        }
+        let loaded = aws_config::defaults(BehaviorVersion::latest())
             // Every call here is unsigned; never load credentials (that could be us).
             .no_credentials()
             // Set per client; a placeholder keeps aws-config from probing IMDS for a region.
@@ -137,8 +154,15 @@ impl Aws {
             )
             .load()
             .await;
-        Self {
+        // What aws-config read from the environment and the profile for endpoints (the generic
+        // AWS_ENDPOINT_URL, endpoint_url, services) goes; each client gets its override below.
+        let mut b = loaded.into_builder();
+        b.set_endpoint_url(None);
+        b.set_service_config(None::<endpoints::NoServiceConfig>);
+        let base = b.build();
+        Ok(Self {
             base,
+            endpoints,
             skew: Arc::new(ClockSkew {
                 clock: clock.clone(),
                 seconds: Mutex::new(None),
@@ -146,7 +170,12 @@ impl Aws {
             clock,
             oidc: Mutex::default(),
             portal: Mutex::default(),
-        }
+        })
+    }
+
+    /// The endpoint overrides in force.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
     }
 
     /// AWS's clock minus ours (seconds), from the `Date` header of the latest answer.
@@ -160,10 +189,14 @@ impl Aws {
             .unwrap()
             .entry(region.to_string())
             .or_insert_with(|| {
-                let conf = aws_sdk_ssooidc::config::Builder::from(&self.base)
-                    .region(Region::new(region.to_string()))
-                    .interceptor(SkewProbe(self.skew.clone()))
-                    .build();
+                let conf = {
+                    let mut b = aws_sdk_ssooidc::config::Builder::from(&self.base);
+                    b.set_endpoint_url(self.endpoints.sso_oidc.clone());
+                    b
+                }
+                .region(Region::new(region.to_string()))
+                .interceptor(SkewProbe(self.skew.clone()))
+                .build();
                 aws_sdk_ssooidc::Client::from_conf(conf)
             })
             .clone()
@@ -175,10 +208,14 @@ impl Aws {
             .unwrap()
             .entry(region.to_string())
             .or_insert_with(|| {
-                let conf = aws_sdk_sso::config::Builder::from(&self.base)
-                    .region(Region::new(region.to_string()))
-                    .interceptor(SkewProbe(self.skew.clone()))
-                    .build();
+                let conf = {
+                    let mut b = aws_sdk_sso::config::Builder::from(&self.base);
+                    b.set_endpoint_url(self.endpoints.sso.clone());
+                    b
+                }
+                .region(Region::new(region.to_string()))
+                .interceptor(SkewProbe(self.skew.clone()))
+                .build();
                 aws_sdk_sso::Client::from_conf(conf)
             })
             .clone()

@@ -38,17 +38,7 @@ impl Aws {
     /// URL is derived from it, as the AWS CLI does.
     pub async fn oidc_base(&self, region: &str) -> Result<String, AwsError> {
         use aws_sdk_ssooidc::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
-        let key = aws_types::service_config::ServiceConfigKey::builder()
-            .service_id("SSO OIDC")
-            .env("AWS_ENDPOINT_URL")
-            .profile("endpoint_url")
-            .build()
-            .expect("all fields set");
-        let configured = self
-            .base
-            .service_config()
-            .and_then(|c| c.load_config(key))
-            .or_else(|| self.base.endpoint_url().map(str::to_string));
+        let configured = self.endpoints.sso_oidc.clone();
         let unresolvable = |e: &dyn std::fmt::Display| {
             AwsError::Failed(format!("cannot resolve the SSO-OIDC endpoint: {e}"))
         };

@@ -33,10 +33,14 @@ impl Aws {
             Some(creds.expires_at),
             "ssoagent",
         );
-        let conf = aws_sdk_sts::config::Builder::from(&self.base)
-            .region(Region::new(region.to_string()))
-            .credentials_provider(creds)
-            .build();
+        let conf = {
+            let mut b = aws_sdk_sts::config::Builder::from(&self.base);
+            b.set_endpoint_url(self.endpoints.sts.clone());
+            b
+        }
+        .region(Region::new(region.to_string()))
+        .credentials_provider(creds)
+        .build();
         aws_sdk_sts::Client::from_conf(conf)
     }
 

@@ -190,7 +190,10 @@ async fn a_window_that_ends_during_a_fetch_issues_nothing() {
     let mut events = w.events.subscribe();
     let dev = World::profile("dev", "111111111111");
     let r = w.creds.get(caller(), &dev).await;
-    assert!(matches!(r, Err(Error::NeedsUnlock(_))), "nothing cached is served either");
+    assert!(
+        matches!(r, Err(Error::NeedsUnlock(_))),
+        "nothing cached is served either"
+    );
     assert!(
         matches!(events.try_recv(), Ok(Event::LockedHit { .. })),
         "a locked hit, never an issue"

@@ -1,8 +1,14 @@
 //! Authorization code with PKCE: a loopback listener on 127.0.0.1, the authorize URL as the
 //! prompt, the browser's redirect back with `code` and `state`, then CreateToken with the
 //! verifier.
+//!
+//! The listener answers connections concurrently (at most [`MAX_CONNECTIONS`] at a time, each
+//! with [`HEAD_DEADLINE`] to send its request head), so idle connections cannot hold the
+//! callback back; it answers 404 to any path but [`CALLBACK_PATH`]; and on Linux it serves only
+//! connections from processes of the daemon's own uid (found in `/proc/net/tcp`), so another
+//! local user cannot hand it a code.
 
-use std::time::Duration;
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use base64::Engine;
 use rand::{Rng, distr::Alphanumeric};
@@ -11,6 +17,8 @@ use ssoagent_client::config::LoginFlow;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
+    sync::{Semaphore, mpsc},
+    task::JoinSet,
 };
 
 use super::{Login, Prompt};
@@ -23,7 +31,11 @@ use crate::{
 /// How long a browser login may take before the daemon gives up.
 const PKCE_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long one connection to the loopback listener may take to send its request head.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const HEAD_DEADLINE: Duration = Duration::from_secs(2);
+/// How many connections the loopback listener serves at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 16;
+/// The path of the redirect URI (the registration names it with no port).
+pub const CALLBACK_PATH: &str = "/oauth/callback";
 
 fn random(len: usize) -> String {
     rand::rng()
@@ -41,7 +53,7 @@ pub async fn run(l: &Login<'_>, oidc_base: &str, prompt: impl FnOnce(Prompt)) ->
         .local_addr()
         .map_err(|e| Error::Internal(e.to_string()))?
         .port();
-    let redirect_uri = format!("http://127.0.0.1:{port}/oauth/callback");
+    let redirect_uri = format!("http://127.0.0.1:{port}{CALLBACK_PATH}");
     let verifier = Secret::new(random(64));
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(Sha256::digest(verifier.expose().as_bytes()));
@@ -73,21 +85,125 @@ pub async fn run(l: &Login<'_>, oidc_base: &str, prompt: impl FnOnce(Prompt)) ->
 }
 
 /// Answers requests on the loopback listener until one carries our `state` with a code or an
-/// error. Other requests (a favicon, a stray probe) get 404 and are ignored.
+/// error. Connections are served side by side (a semaphore caps them); other requests (a
+/// favicon, a stray probe, another path) get 404 and are ignored; connections from another
+/// uid are refused before anything is read.
 async fn wait_for_code(listener: &TcpListener, state: &str) -> Result<Secret> {
+    let (tx, mut rx) = mpsc::channel::<Result<Secret>>(1);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let state: Arc<str> = state.into();
+    // Dropped on return: every connection still being served is cut off.
+    let mut served = JoinSet::new();
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
+        let accepted = async {
+            let slot = slots.clone().acquire_owned().await.expect("never closed");
+            (slot, listener.accept().await)
         };
-        let Some(head) = read_head(&mut stream).await else {
-            continue;
-        };
-        let outcome = callback(&head, state);
-        respond(&mut stream, &outcome).await;
-        if let Some(o) = outcome {
-            return o;
+        tokio::select! {
+            Some(outcome) = rx.recv() => return outcome,
+            (slot, accepted) = accepted => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let (tx, state) = (tx.clone(), state.clone());
+                served.spawn(async move {
+                    let _slot = slot;
+                    if let Some(outcome) = serve(stream, peer, &state).await {
+                        let _ = tx.send(outcome).await;
+                    }
+                });
+                // Reap what finished so the set stays small.
+                while served.try_join_next().is_some() {}
+            }
         }
     }
+}
+
+/// One connection: the uid check, the request head (bounded in time and size), the answer.
+async fn serve(mut stream: TcpStream, peer: SocketAddr, state: &str) -> Option<Result<Secret>> {
+    if !same_user(&stream, peer) {
+        tracing::warn!(%peer, "refused a login callback from another user's process");
+        respond(&mut stream, Answer::Refused).await;
+        return None;
+    }
+    let head = read_head(&mut stream).await?;
+    let outcome = match target(&head) {
+        Some(t) if path_of(t) == CALLBACK_PATH => callback(&head, state),
+        _ => None,
+    };
+    let answer = match &outcome {
+        Some(Ok(_)) => Answer::Approved,
+        Some(Err(_)) => Answer::NotApproved,
+        None => Answer::NotFound,
+    };
+    respond(&mut stream, answer).await;
+    outcome
+}
+
+/// On Linux: whether the process at the other end of `stream` runs as our uid. The loopback
+/// connection's client side is a line of `/proc/net/tcp` (or `tcp6`) whose local address is
+/// our peer and whose remote address is our end; its `uid` column is the client's. A
+/// connection that cannot be found is refused.
+#[cfg(target_os = "linux")]
+fn same_user(stream: &TcpStream, peer: SocketAddr) -> bool {
+    let Ok(local) = stream.local_addr() else {
+        return false;
+    };
+    let me = ssoagent_client::fsutil::uid();
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|f| {
+        std::fs::read_to_string(f)
+            .ok()
+            .and_then(|table| socket_owner(&table, peer, local))
+            == Some(me)
+    })
+}
+
+/// Elsewhere the loopback listener cannot tell who connects; `state` and PKCE still bind the
+/// code to this login.
+#[cfg(not(target_os = "linux"))]
+fn same_user(_stream: &TcpStream, _peer: SocketAddr) -> bool {
+    true
+}
+
+/// The uid of the socket in a `/proc/net/tcp{,6}` table whose local address is `local` and
+/// remote address `remote`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn socket_owner(table: &str, local: SocketAddr, remote: SocketAddr) -> Option<u32> {
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (l, r, uid) = (f.get(1)?, f.get(2)?, f.get(7)?);
+        (proc_addr(l)? == local && proc_addr(r)? == remote)
+            .then(|| uid.parse().ok())
+            .flatten()
+    })
+}
+
+/// `0100007F:1F90` (IPv4) or 32 hex digits `:PORT` (IPv6), as the kernel prints them: each
+/// 32-bit word of the address in host byte order, the port in hex. IPv4-mapped IPv6
+/// addresses compare as IPv4.
+fn proc_addr(s: &str) -> Option<SocketAddr> {
+    let (addr, port) = s.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |i: usize| -> Option<[u8; 4]> {
+        Some(
+            u32::from_str_radix(addr.get(i * 8..i * 8 + 8)?, 16)
+                .ok()?
+                .to_ne_bytes(),
+        )
+    };
+    let ip = match addr.len() {
+        8 => std::net::IpAddr::from(word(0)?),
+        32 => {
+            let mut b = [0u8; 16];
+            for i in 0..4 {
+                b[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
+            }
+            let v6 = std::net::Ipv6Addr::from(b);
+            v6.to_ipv4_mapped()
+                .map(std::net::IpAddr::from)
+                .unwrap_or(v6.into())
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
 }
 
 /// The request head (up to the blank line, at most 8 KiB), or `None` if the client is slow
@@ -95,7 +211,7 @@ async fn wait_for_code(listener: &TcpListener, state: &str) -> Result<Secret> {
 async fn read_head(stream: &mut TcpStream) -> Option<String> {
     let mut buf = vec![0u8; 8192];
     let mut len = 0;
-    let read = tokio::time::timeout(REQUEST_TIMEOUT, async {
+    let read = tokio::time::timeout(HEAD_DEADLINE, async {
         while len < buf.len() {
             let n = stream.read(&mut buf[len..]).await?;
             if n == 0 {
@@ -112,14 +228,22 @@ async fn read_head(stream: &mut TcpStream) -> Option<String> {
     matches!(read, Ok(Ok(()))).then(|| String::from_utf8_lossy(&buf[..len]).into_owned())
 }
 
-/// What a request to the redirect URI says: `None` when it is not our login's answer.
-fn callback(head: &str, state: &str) -> Option<Result<Secret>> {
-    let target = head
-        .lines()
+/// The request target of a `GET` request head.
+fn target(head: &str) -> Option<&str> {
+    head.lines()
         .next()
         .and_then(|l| l.strip_prefix("GET "))
         .and_then(|l| l.split(' ').next())
-        .unwrap_or("");
+}
+
+/// The path of a request target (without the query).
+fn path_of(target: &str) -> &str {
+    target.split(['?', '#']).next().unwrap_or("")
+}
+
+/// What a request to the redirect URI says: `None` when it is not our login's answer.
+fn callback(head: &str, state: &str) -> Option<Result<Secret>> {
+    let target = target(head).unwrap_or("");
     let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
     let mut got_state = None;
     let mut code = None;
@@ -142,20 +266,32 @@ fn callback(head: &str, state: &str) -> Option<Result<Secret>> {
     }
 }
 
+/// How the listener answers a connection.
+enum Answer {
+    Approved,
+    NotApproved,
+    NotFound,
+    Refused,
+}
+
 /// A small page for the browser tab.
-async fn respond(stream: &mut TcpStream, outcome: &Option<Result<Secret>>) {
-    let (status, body) = match outcome {
-        Some(Ok(_)) => (
+async fn respond(stream: &mut TcpStream, answer: Answer) {
+    let (status, body) = match answer {
+        Answer::Approved => (
             "200 OK",
             "ssoagent: login approved. You can close this tab and return to the terminal.",
         ),
-        Some(Err(_)) => (
+        Answer::NotApproved => (
             "200 OK",
             "ssoagent: login was not approved. You can close this tab.",
         ),
-        None => (
+        Answer::NotFound => (
             "404 Not Found",
             "ssoagent: not the login you are waiting for.",
+        ),
+        Answer::Refused => (
+            "403 Forbidden",
+            "ssoagent: this login belongs to another user.",
         ),
     };
     let page = format!(
@@ -187,6 +323,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn proc_net_tcp_lines_name_the_client_uid() {
+        // A loopback connection as /proc/net/tcp shows both ends: the listener's side (uid 0)
+        // and the client's (uid 65534), 127.0.0.1:40000 -> 127.0.0.1:8080.
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+   0: 0100007F:1F90 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 20 4 30 10 -1\n\
+   1: 0100007F:9C40 0100007F:1F90 01 00000000:00000000 00:00000000 00000000 65534        0 2 1 0000000000000000 20 4 30 10 -1\n";
+        let server: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let client: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        if cfg!(target_endian = "little") {
+            assert_eq!(socket_owner(table, client, server), Some(65534));
+            assert_eq!(socket_owner(table, server, client), Some(0));
+            let other: SocketAddr = "127.0.0.1:40001".parse().unwrap();
+            assert_eq!(socket_owner(table, other, server), None);
+            // IPv4-mapped in tcp6.
+            let v6 = proc_addr("0000000000000000FFFF00000100007F:1F90").unwrap();
+            assert_eq!(v6, server);
+        }
+    }
+
+    #[test]
     fn pct_keeps_unreserved_only() {
         assert_eq!(pct("a b/c:d~e"), "a%20b%2Fc%3Ad~e");
     }
@@ -196,6 +352,9 @@ mod tests {
         let head = |q: &str| format!("GET /oauth/callback?{q} HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(callback(&head("state=other&code=c"), "s").is_none());
         assert!(callback("GET /favicon.ico HTTP/1.1\r\n\r\n", "s").is_none());
+        let other = "GET /favicon.ico?state=s&code=abc HTTP/1.1\r\n\r\n";
+        assert_ne!(path_of(target(other).unwrap()), CALLBACK_PATH);
+        assert_eq!(path_of("/oauth/callback?state=s"), CALLBACK_PATH);
         let ok = callback(&head("state=s&code=abc"), "s").unwrap().unwrap();
         assert_eq!(ok.expose(), "abc");
         assert!(

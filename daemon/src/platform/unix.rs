@@ -37,6 +37,7 @@ pub fn lock_pidfile(socket: &Path) -> anyhow::Result<Result<PidLock, AlreadyRunn
         .create(true)
         .truncate(false)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
     // SAFETY: flock on a file descriptor we own.

@@ -6,10 +6,9 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use anyhow::Context;
 use ssoagent_proto::v1::agent_server::AgentServer;
 use tokio::net::UnixListener;
-use tokio_stream::wrappers::UnixListenerStream;
 use tracing::info;
 
-use super::{peer, service::Service};
+use super::{conns, peer, service::Service};
 use crate::{activity::Activity, agent::Agent, platform};
 
 /// Largest request the daemon decodes; every real request is tiny.
@@ -17,6 +16,16 @@ const MAX_MESSAGE: usize = 64 * 1024;
 /// How often housekeeping runs (window ends, background refreshes, refresh ahead). Cheap:
 /// it walks the in-memory sessions and cache and calls AWS only for what is due.
 const TICK: Duration = Duration::from_secs(2);
+/// Requests in progress on one connection; more wait their turn.
+const CONCURRENCY_PER_CONNECTION: usize = 32;
+/// How long a request may take to be answered: beyond every AWS retry budget (40 s per call,
+/// a refresh plus a few role hops). Unlock answers at once with a stream that waits on its
+/// human for as long as the login allows, so this never cuts it.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// HTTP/2 pings on quiet connections: a client that does not answer is closed, one that does
+/// counts as active (see [`conns`]).
+const KEEPALIVE: Duration = Duration::from_secs(60);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Serves until SIGTERM/SIGINT (or `idle` without requests), then removes the socket if we
 /// bound it (`socket` is `None` for an activated socket, which belongs to systemd).
@@ -59,10 +68,17 @@ pub async fn serve(
             _ = idle_exit(&activity, idle) => {}
         }
     };
+    let conns = conns::Conns::new(conns::cap());
+    let (incoming, acceptor) = conns::incoming(listener, conns);
     let result = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
+        .timeout(REQUEST_TIMEOUT)
+        .http2_keepalive_interval(Some(KEEPALIVE))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .add_service(service)
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stop)
+        .serve_with_incoming_shutdown(incoming, stop)
         .await;
+    acceptor.abort();
     ticker.abort();
     if let Some(path) = socket {
         let _ = std::fs::remove_file(path);

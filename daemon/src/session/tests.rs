@@ -162,7 +162,11 @@ async fn with_presence_tty_a_reuse_needs_a_confirmation_from_a_terminal() {
     };
     match w.try_unlock(opts).await.unwrap() {
         UnlockAnswer::ConfirmationNeeded(c) => {
-            assert_eq!(c.until, Some(w.clock.now() + 30 * MIN), "the window asked for")
+            assert_eq!(
+                c.until,
+                Some(w.clock.now() + 30 * MIN),
+                "the window asked for"
+            )
         }
         UnlockAnswer::Unlocked(_) => panic!("a confirmation without a terminal was believed"),
     }
@@ -211,7 +215,10 @@ async fn with_presence_none_a_reuse_needs_no_confirmation() {
 async fn an_unlock_window_beyond_an_sso_session_is_refused_not_a_panic() {
     let w = World::new().await;
     w.store_token(8 * 60 * MIN, true);
-    for window in [Duration::from_secs(u64::MAX), MAX_WINDOW + Duration::from_secs(1)] {
+    for window in [
+        Duration::from_secs(u64::MAX),
+        MAX_WINDOW + Duration::from_secs(1),
+    ] {
         let opts = UnlockOptions {
             window: Some(window),
             ..confirmed()

@@ -159,7 +159,9 @@ impl Sessions {
                 // Nothing new, or saved by the refresh already: the current token is the truth.
                 s.with(|st| st.stored.clone())
                     .filter(|c| {
-                        c.token.is_some() && c.start_url == spec.start_url && c.region == spec.region
+                        c.token.is_some()
+                            && c.start_url == spec.start_url
+                            && c.region == spec.region
                     })
                     .unwrap_or(stored)
             } else {
@@ -420,6 +422,9 @@ mod tests {
     fn windows_beyond_an_sso_session_are_refused() {
         assert!(check_window(MAX_WINDOW).is_ok());
         let e = check_window(Duration::from_secs(u64::MAX)).unwrap_err();
-        assert!(matches!(&e, Error::Config(m) if m.contains("longer than an SSO session can last")), "{e}");
+        assert!(
+            matches!(&e, Error::Config(m) if m.contains("longer than an SSO session can last")),
+            "{e}"
+        );
     }
 }

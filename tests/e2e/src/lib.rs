@@ -394,6 +394,8 @@ pub struct World {
     pub log_filter: String,
     /// How many daemons were started (each gets its own log file).
     starts: usize,
+    /// The open-files limit (soft and hard) of daemons started from now on, when set.
+    daemon_open_files: Option<u64>,
 }
 
 impl World {
@@ -420,6 +422,7 @@ impl World {
             daemon: None,
             log_filter: "debug".into(),
             starts: 0,
+            daemon_open_files: None,
         };
         fs::create_dir_all(w.home().join(".aws")).unwrap();
         fs::DirBuilder::new()
@@ -563,6 +566,11 @@ impl World {
         self.daemon_env.insert(key.into(), val);
     }
 
+    /// Daemons started from now on get this open-files limit (soft and hard).
+    pub fn set_daemon_open_files(&mut self, n: u64) {
+        self.daemon_open_files = Some(n);
+    }
+
     /// An `ssoagentd` command with the World's environment plus the daemon-only one. Its
     /// `XDG_RUNTIME_DIR` is a private empty dir unless set otherwise, so a D-Bus client in the
     /// daemon never falls back to the runner's own session bus (and its real keyring).
@@ -581,6 +589,23 @@ impl World {
                 Some(v) => c.env(k, v),
                 None => c.env_remove(k),
             };
+        }
+        if let Some(n) = self.daemon_open_files {
+            use std::os::unix::process::CommandExt;
+            let lim = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            // SAFETY: setrlimit is async-signal-safe and touches only the child.
+            unsafe {
+                c.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
         }
         c
     }
@@ -942,6 +967,26 @@ pub fn python_with_boto3(test: &str) -> Option<String> {
     }
     eprintln!("SKIPPED {test}: {why} (pip install boto3 to run it)");
     None
+}
+
+/// A launchd plist parsed with Python's plistlib (the reference parser here), as JSON.
+pub fn parse_plist(dir: &Path, xml: &str) -> serde_json::Value {
+    let file = dir.join("agent.plist");
+    std::fs::write(&file, xml).unwrap();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json,plistlib,sys; print(json.dumps(plistlib.load(open(sys.argv[1],'rb'))))",
+        ])
+        .arg(&file)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "not a plist: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[cfg(test)]

@@ -87,7 +87,9 @@ pub fn run_at_terminal(
             break s;
         }
         if !answered && String::from_utf8_lossy(&screen.lock().unwrap()).contains(prompt) {
-            master.write_all(answer.as_bytes()).expect("type the answer");
+            master
+                .write_all(answer.as_bytes())
+                .expect("type the answer");
             answered = true;
         }
         if Instant::now() > deadline {
@@ -119,9 +121,16 @@ fn open_pty() -> (File, File) {
     unsafe {
         let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
         assert!(m >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
-        assert!(libc::grantpt(m) == 0 && libc::unlockpt(m) == 0, "grantpt/unlockpt");
+        assert!(
+            libc::grantpt(m) == 0 && libc::unlockpt(m) == 0,
+            "grantpt/unlockpt"
+        );
         let mut name = [0 as libc::c_char; 128];
-        assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0, "ptsname_r");
+        assert_eq!(
+            libc::ptsname_r(m, name.as_mut_ptr(), name.len()),
+            0,
+            "ptsname_r"
+        );
         let s = libc::open(
             name.as_ptr(),
             libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
@@ -154,5 +163,8 @@ pub fn drop_own_terminal() {
         .nth(4)
         .unwrap()
         .to_string();
-    assert_eq!(tty_nr, "0", "the test process still has a controlling terminal");
+    assert_eq!(
+        tty_nr, "0",
+        "the test process still has a controlling terminal"
+    );
 }

@@ -212,3 +212,60 @@ fn changing_the_store_moves_the_session() {
         "the move to the file store left a copy in the keyring"
     );
 }
+
+/// #10: keyring entry names no session name can collide with. Entries were named
+/// `{session}` and `{session}#{gen}.{i}`, so a legacy profile's session keyed by the start URL
+/// `…/start#1.0` was chunk 0 of the session keyed `…/start`, and an `[sso-session
+/// ssoagent-probe]` was overwritten and deleted by the write probe at every start. Now every
+/// session, unlocked side by side, comes back whole after a restart, with no new login.
+#[test]
+fn sessions_named_like_entries_do_not_clobber_each_other() {
+    let Some((mut w, _ss)) = keyring_world(
+        "sessions_named_like_entries_do_not_clobber_each_other",
+        "store = \"keyring\"\n",
+    ) else {
+        return;
+    };
+    let url = "https://collide.awsapps.com/start";
+    let chunk_like = format!("{url}#1.0");
+    let mut config = String::from(
+        "[sso-session ssoagent-probe]\nsso_start_url = https://probe.awsapps.com/start\nsso_region = us-east-1\n\n\
+         [profile p0]\nsso_session = ssoagent-probe\nsso_account_id = 111111111111\nsso_role_name = ReadOnly\n\n",
+    );
+    for (i, start) in [url, chunk_like.as_str()].iter().enumerate() {
+        config += &format!(
+            "[profile p{}]\nsso_start_url = {start}\nsso_region = us-east-1\n\
+             sso_account_id = 111111111111\nsso_role_name = ReadOnly\n\n",
+            i + 1
+        );
+    }
+    w.write_aws_config(&config);
+    w.start_daemon();
+    let sessions = ["ssoagent-probe", url, chunk_like.as_str()];
+    for i in 0..3 {
+        let p = format!("p{i}");
+        w.ctl(&["unlock", "--profile", &p, "--device-code", "--no-browser"])
+            .assert_ok();
+    }
+    for i in 0..3 {
+        w.creds(&format!("p{i}"));
+    }
+    let logins = w.emu.calls(Op::StartDeviceAuthorization);
+    assert_eq!(logins, 3);
+
+    w.restart_daemon();
+    for (i, name) in sessions.iter().enumerate() {
+        assert_eq!(
+            w.session_state(name),
+            "unlocked",
+            "session {name:?} survives the restart whole"
+        );
+        w.creds(&format!("p{i}"));
+    }
+    assert_eq!(
+        w.emu.calls(Op::StartDeviceAuthorization),
+        logins,
+        "no new login after the restart"
+    );
+    assert_eq!(w.token_files(), Vec::<std::path::PathBuf>::new());
+}

@@ -57,7 +57,8 @@ fn a_robot_cannot_unlock_by_reuse_without_a_terminal() {
     );
     assert_eq!(logins(&w), before, "no login, no refresh: nothing changed");
     assert_eq!(w.session_state("work"), "locked");
-    w.cred(&["--profile", "dev"]).assert_failure(3, &[ROBOT_HINT]);
+    w.cred(&["--profile", "dev"])
+        .assert_failure(3, &[ROBOT_HINT]);
     // status shows the mode.
     assert_eq!(w.status_json()["presence"], "tty");
     let text = w.ctl(&["status"]);
@@ -97,7 +98,8 @@ fn a_confirmation_from_a_process_without_a_terminal_is_not_believed() {
         "{events:?}"
     );
     assert_eq!(w.session_state("work"), "locked");
-    w.cred(&["--profile", "dev"]).assert_failure(3, &[ROBOT_HINT]);
+    w.cred(&["--profile", "dev"])
+        .assert_failure(3, &[ROBOT_HINT]);
 }
 
 #[test]
@@ -138,7 +140,8 @@ fn any_other_answer_changes_nothing() {
     }
     assert_eq!(logins(&w), before);
     assert_eq!(w.session_state("work"), "locked");
-    w.cred(&["--profile", "dev"]).assert_failure(3, &[ROBOT_HINT]);
+    w.cred(&["--profile", "dev"])
+        .assert_failure(3, &[ROBOT_HINT]);
 }
 
 #[test]
@@ -166,11 +169,10 @@ fn presence_none_reuses_without_asking() {
     w.creds("dev");
 }
 
-/// A shim waiting on a slow GetRoleCredentials (4 s) after `end` ran must print nothing and
-/// exit 3.
-fn a_waiting_shim_gets_nothing_after(w: &World, end: impl FnOnce(&World)) {
-    w.emu
-        .inject(Op::GetRoleCredentials, Fault::Delay(Duration::from_secs(4)), 1);
+/// A shim waiting on a slow GetRoleCredentials (`delay`) after `end` ran must print nothing
+/// and exit 3.
+fn a_waiting_shim_gets_nothing_after(w: &World, delay: Duration, end: impl FnOnce(&World)) {
+    w.emu.inject(Op::GetRoleCredentials, Fault::Delay(delay), 1);
     let fetches = w.emu.calls(Op::GetRoleCredentials);
     let shim = spawn_cred(w, "dev");
     wait_until(
@@ -187,7 +189,7 @@ fn a_waiting_shim_gets_nothing_after(w: &World, end: impl FnOnce(&World)) {
 fn lock_stops_a_fetch_in_flight() {
     let w = World::started();
     w.unlock();
-    a_waiting_shim_gets_nothing_after(&w, |w| {
+    a_waiting_shim_gets_nothing_after(&w, Duration::from_secs(4), |w| {
         w.ctl(&["lock", "work"]).assert_ok();
     });
 }
@@ -196,7 +198,7 @@ fn lock_stops_a_fetch_in_flight() {
 fn logout_stops_a_fetch_in_flight() {
     let w = World::started();
     w.unlock();
-    a_waiting_shim_gets_nothing_after(&w, |w| {
+    a_waiting_shim_gets_nothing_after(&w, Duration::from_secs(4), |w| {
         w.ctl(&["logout", "work"]).assert_ok();
     });
 }
@@ -204,10 +206,23 @@ fn logout_stops_a_fetch_in_flight() {
 #[test]
 fn the_window_end_stops_a_fetch_in_flight() {
     let w = World::started();
-    w.ctl(&["unlock", "work", "--for", "2s", "--device-code", "--no-browser"])
-        .assert_ok();
-    // The fetch answers ~4 s later, after the window ended.
-    a_waiting_shim_gets_nothing_after(&w, |_| {});
+    w.ctl(&[
+        "unlock",
+        "work",
+        "--for",
+        "3s",
+        "--device-code",
+        "--no-browser",
+    ])
+    .assert_ok();
+    // The window ends at most 3 s from now; the fetch answers 0.3 s after that, before the
+    // daemon's housekeeping (every 2 s) has surely noticed: the answer itself must be refused.
+    let answer_at = std::time::Instant::now() + Duration::from_millis(3300);
+    a_waiting_shim_gets_nothing_after(
+        &w,
+        answer_at.saturating_duration_since(std::time::Instant::now()),
+        |_| {},
+    );
 }
 
 /// `ssoagentctl unlock work --device-code --no-browser` running in the background with no
@@ -232,9 +247,10 @@ fn spawn_unlock(w: &World) -> (Child, LineReader) {
 
 #[test]
 fn a_newer_unlock_supersedes_a_pending_one() {
-    let mut cfg = Config::default();
-    cfg.auto_approve = false;
-    let w = World::started_with(cfg);
+    let w = World::started_with(Config {
+        auto_approve: false,
+        ..Config::default()
+    });
     // A robot's unlock waits on a login nobody approves.
     let (mut robot, mut robot_err) = spawn_unlock(&w);
     robot_err.wait_for("approve this login", Duration::from_secs(20));
@@ -249,7 +265,10 @@ fn a_newer_unlock_supersedes_a_pending_one() {
     });
     assert_ne!(code, Some(0));
     let rest = robot_err.rest(Duration::from_secs(5));
-    assert!(rest.contains("a newer unlock of session 'work' took over"), "{rest}");
+    assert!(
+        rest.contains("a newer unlock of session 'work' took over"),
+        "{rest}"
+    );
     assert_eq!(w.session_state("work"), "locked");
     w.emu.approve_pending();
     let out = wait_out(human, COMMAND_TIMEOUT);
@@ -262,7 +281,14 @@ fn a_newer_unlock_supersedes_a_pending_one() {
 fn unlock_windows_beyond_an_sso_session_are_bad_usage_not_a_panic() {
     let w = World::started();
     for d in ["18446744073709551615s", "91days"] {
-        let out = w.ctl(&["unlock", "work", "--for", d, "--device-code", "--no-browser"]);
+        let out = w.ctl(&[
+            "unlock",
+            "work",
+            "--for",
+            d,
+            "--device-code",
+            "--no-browser",
+        ]);
         out.assert_code(2);
         assert!(
             out.stderr.contains("longer than an SSO session can last"),
@@ -271,7 +297,14 @@ fn unlock_windows_beyond_an_sso_session_are_bad_usage_not_a_panic() {
     }
     assert_eq!(w.emu.calls(Op::StartDeviceAuthorization), 0);
     // The daemon is fine, and a sane window works.
-    let out = w.ctl(&["unlock", "work", "--for", "90days", "--device-code", "--no-browser"]);
+    let out = w.ctl(&[
+        "unlock",
+        "work",
+        "--for",
+        "90days",
+        "--device-code",
+        "--no-browser",
+    ]);
     out.assert_ok();
     w.creds("dev");
 }

@@ -634,6 +634,66 @@ fn a_thousand_idle_connections_do_not_stop_the_daemon() {
     assert!(running(pid));
 }
 
+/// More idle connections than the daemon can hold (its open-files limit cut to 256, so its
+/// connection cap is 192): the least recently active ones are closed to make room, the cap is
+/// logged once, and a fresh shim still gets credentials. Before, the daemon ran out of file
+/// descriptors, spun on EMFILE and never accepted the shim.
+#[test]
+fn idle_connections_beyond_the_cap_do_not_keep_a_fresh_shim_out() {
+    const CONNECTIONS: usize = 1000;
+    const DAEMON_FILES: u64 = 256;
+    let limit = raise_open_files_limit(4096);
+    assert!(
+        limit as usize > CONNECTIONS + 100,
+        "the open-files limit ({limit}) is too low for this test"
+    );
+    let mut w = World::with(Config::default());
+    w.append_aws_config(&extra_profiles());
+    w.set_daemon_open_files(DAEMON_FILES);
+    w.start_daemon();
+    w.unlock();
+    let dev = w.creds("dev");
+    let pid = daemon_pid(&w);
+    let socket = w.socket_path();
+    let mut open_stream = H2_PREFACE.to_vec();
+    open_stream.extend(h2_frame(H2_SETTINGS, 0, 0, &[]));
+    open_stream.extend(h2_frame(
+        H2_HEADERS,
+        H2_END_HEADERS,
+        1,
+        &grpc_request_headers("/ssoagent.v1.Agent/GetCredentials"),
+    ));
+    let mut conns = Vec::with_capacity(CONNECTIONS);
+    for i in 0..CONNECTIONS {
+        let bytes: &[u8] = match i % 3 {
+            0 => &[],
+            1 => H2_PREFACE,
+            _ => &open_stream,
+        };
+        let (s, _) = send_raw(&socket, bytes, Duration::ZERO);
+        conns.push(s);
+    }
+    let (creds, took) = timed(|| w.creds("dev"));
+    assert_eq!(creds, dev);
+    w.ctl(&["status"]).assert_ok();
+    // A request that needs AWS (a connection of the daemon's own) works too.
+    w.creds("prod");
+    let fds = open_fds(pid);
+    eprintln!(
+        "{CONNECTIONS} idle connections against a cap of 192: {fds} fds open, a call took {took:?}"
+    );
+    assert!(fds < DAEMON_FILES as usize, "{fds} fds open");
+    assert!(running(pid));
+    let log = w.daemon_logs();
+    assert_eq!(
+        log.matches("connection cap reached").count(),
+        1,
+        "the cap is logged once:\n{log}"
+    );
+    drop(conns);
+    assert_eq!(w.creds("dev"), dev);
+}
+
 // ----- hostile ~/.aws/config -----
 
 /// Files that are not a usable config: every request fails with one line and exit 2, the

@@ -1,9 +1,9 @@
 //! Setting ssoagent up: configure (profiles from the account list), doctor, service files,
 //! autostart races and the version handshake.
 
-use std::{fs, path::Path, process::Command, thread};
+use std::{fs, path::Path, thread};
 
-use ssoagent_e2e::{World, bin};
+use ssoagent_e2e::{World, bin, parse_plist};
 
 fn config_text(w: &World) -> String {
     fs::read_to_string(w.aws_config_path()).unwrap()
@@ -33,7 +33,7 @@ fn configure_writes_agent_profiles_and_keeps_what_was_there() {
     assert!(dry.stdout.contains("kept"), "{}", dry.stdout);
     assert_eq!(config_text(&w), before, "--dry-run wrote the file");
 
-    w.ctl(&["configure", "work"]).assert_ok();
+    w.ctl(&["configure", "work", "--yes"]).assert_ok();
     let after = config_text(&w);
     assert!(
         after.starts_with(&before.trim_end()[..before.trim_end().len()]),
@@ -61,8 +61,15 @@ fn configure_writes_agent_profiles_and_keeps_what_was_there() {
     assert!(creds.access_key_id.starts_with("ASIA"));
 
     // --force replaces the user's profile of the same name, in place.
-    w.ctl(&["configure", "work", "--force", "--region", "eu-west-1"])
-        .assert_ok();
+    w.ctl(&[
+        "configure",
+        "work",
+        "--yes",
+        "--force",
+        "--region",
+        "eu-west-1",
+    ])
+    .assert_ok();
     let forced = config_text(&w);
     assert!(
         forced.contains(
@@ -78,7 +85,7 @@ fn configure_writes_agent_profiles_and_keeps_what_was_there() {
 fn configure_needs_an_unlocked_session() {
     let w = World::started();
     let before = config_text(&w);
-    w.ctl(&["configure", "work"])
+    w.ctl(&["configure", "work", "--yes"])
         .assert_failure(3, &["ssoagentctl unlock work"]);
     assert_eq!(config_text(&w), before);
 }
@@ -171,31 +178,12 @@ fn dry_run_plist(stdout: &str) -> String {
         .join("\n")
 }
 
-fn parse_plist(w: &World, xml: &str) -> serde_json::Value {
-    let file = w.path("agent.plist");
-    fs::write(&file, xml).unwrap();
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import json,plistlib,sys; print(json.dumps(plistlib.load(open(sys.argv[1],'rb'))))",
-        ])
-        .arg(&file)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "not a plist: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn the_launchd_plist_parses_and_runs_this_daemon() {
     let w = World::new();
     let shipped =
         ssoagent_e2e::repo_root().join("packaging/launchd/com.github.ssoagent.ssoagentd.plist");
-    let p = parse_plist(&w, &fs::read_to_string(shipped).unwrap());
+    let p = parse_plist(w.home(), &fs::read_to_string(shipped).unwrap());
     assert_eq!(p["Label"], "com.github.ssoagent.ssoagentd");
     assert!(
         p["ProgramArguments"][0]
@@ -208,7 +196,7 @@ fn the_launchd_plist_parses_and_runs_this_daemon() {
 
     let out = w.ctl(&["service", "install", "--dry-run", "--platform", "launchd"]);
     out.assert_ok();
-    let p = parse_plist(&w, &dry_run_plist(&out.stdout));
+    let p = parse_plist(w.home(), &dry_run_plist(&out.stdout));
     let daemon = fs::canonicalize(bin("ssoagentd")).unwrap();
     assert_eq!(
         p["ProgramArguments"],

@@ -177,6 +177,9 @@ pub(crate) fn apply_settings(
             "page_size" => {
                 c.page_size = usize::try_from(num(v)?).map_err(|e| e.to_string())?.max(1)
             }
+            "verification_uri_complete" => {
+                c.verification_uri_complete = Some(v.clone()).filter(|v| !v.is_empty())
+            }
             other => return Err(format!("unknown setting {other:?}")),
         }
     }

@@ -25,7 +25,8 @@
 //! * `POST /_emulator/fault?op=CreateToken&kind=server_error|throttle|drop|delay&count=2&delay_ms=500`
 //! * `POST /_emulator/clear-faults[?op=CreateToken]`
 //! * `POST /_emulator/config?access_token_ttl=10m&auto_approve=false&...` (every [`Config`] knob
-//!   except `accounts`; durations in humantime syntax)
+//!   except `accounts`; durations in humantime syntax; `verification_uri_complete=` empty
+//!   restores the emulator's own URL)
 //! * `GET  /_emulator/state` → `{"activeAccessTokens": n, "pendingApprovals": n}`
 
 // Helpers return `Result<_, Response>` so handlers can answer early with the
@@ -100,6 +101,10 @@ pub struct Config {
     /// List operations return at most this many items per page (also capped
     /// by the request's `max_result`).
     pub page_size: usize,
+    /// StartDeviceAuthorization answers this `verificationUri` and
+    /// `verificationUriComplete` instead of the emulator's own `/device` page:
+    /// for tests of what clients do with a hostile identity provider's URL.
+    pub verification_uri_complete: Option<String>,
 }
 
 impl Default for Config {
@@ -129,6 +134,7 @@ impl Default for Config {
             auto_approve: true,
             approve_after_polls: 1,
             page_size: 2,
+            verification_uri_complete: None,
         }
     }
 }

@@ -277,13 +277,20 @@ pub(crate) async fn start_device_authorization(
     }
     let (device_code, user_code) = st.start_device(client_id, now);
     let base = &shared.base_url;
+    let (uri, complete) = match &st.config.verification_uri_complete {
+        Some(url) => (url.clone(), url.clone()),
+        None => (
+            format!("{base}/device"),
+            format!("{base}/device?user_code={user_code}"),
+        ),
+    };
     json_response(
         StatusCode::OK,
         &json!({
             "deviceCode": device_code,
             "userCode": user_code,
-            "verificationUri": format!("{base}/device"),
-            "verificationUriComplete": format!("{base}/device?user_code={user_code}"),
+            "verificationUri": uri,
+            "verificationUriComplete": complete,
             "expiresIn": crate::util::secs_ceil(st.config.device_code_ttl),
             "interval": st.config.device_poll_interval,
         }),

@@ -1,0 +1,60 @@
+//! Asking the human at the controlling terminal (`/dev/tty`), never stdin: a robot can feed
+//! stdin, but a process with no controlling terminal has no `/dev/tty` to answer on.
+
+use std::{
+    fs::OpenOptions,
+    io::{BufRead, BufReader, Write},
+};
+
+use ssoagent_client::exit;
+
+use crate::failure::Failure;
+
+/// What the refusal says when no terminal can be asked.
+pub const NO_TERMINAL: &str = "a human must confirm this at a terminal";
+
+/// Shows `question` followed by ` [y/N] ` on the terminal and reads one answer from it: `Ok(true)`
+/// for y/yes, `Ok(false)` for anything else (Enter included). Without a controlling terminal:
+/// a failure with exit code 3 saying [`NO_TERMINAL`], then `hint`.
+pub fn confirm(question: &str, hint: &str) -> Result<bool, Failure> {
+    let refuse = |why: String| Failure::new(exit::LOCKED, format!("{NO_TERMINAL} ({why}); {hint}"));
+    let tty = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|e| {
+            refuse(if e.raw_os_error() == Some(libc::ENXIO) {
+                "this process has no controlling terminal".into()
+            } else {
+                format!("cannot open /dev/tty: {e}")
+            })
+        })?;
+    let mut out = tty.try_clone().map_err(|e| refuse(e.to_string()))?;
+    write!(out, "{question} [y/N] ")
+        .and_then(|()| out.flush())
+        .map_err(|e| refuse(format!("cannot write to the terminal: {e}")))?;
+    let mut answer = String::new();
+    BufReader::new(tty)
+        .read_line(&mut answer)
+        .map_err(|e| refuse(format!("cannot read the terminal: {e}")))?;
+    Ok(is_yes(&answer))
+}
+
+fn is_yes(answer: &str) -> bool {
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_yes;
+
+    #[test]
+    fn only_yes_is_yes() {
+        for a in ["y\n", "Y\n", "yes\n", " YES \r\n"] {
+            assert!(is_yes(a), "{a:?}");
+        }
+        for a in ["", "\n", "n\n", "no\n", "yess\n", "y es\n", "sure\n"] {
+            assert!(!is_yes(a), "{a:?}");
+        }
+    }
+}
