@@ -576,7 +576,7 @@ mod tests {
             e.untrusted,
             Some(Untrusted::DirMode {
                 dir: dir.clone(),
-                mode: 0o40755
+                mode: 0o755
             })
         );
         assert!(!e.daemon_absent());
