@@ -38,8 +38,8 @@ Examples:
   ssoagentctl lock --all              stop issuing credentials now
   ssoagentctl demo                    try it all against a built-in emulator (no AWS needed)
 
-Exit codes: 0 ok, 2 bad usage or config, 3 a session must be unlocked, 4 ssoagentd not
-running, 5 AWS refused or failed.
+Exit codes: 0 ok, 2 bad usage or config, 3 a session must be unlocked (or a human must
+confirm at a terminal), 4 ssoagentd not running, 5 AWS refused or failed.
 Environment: SSOAGENT_SOCKET, SSOAGENT_CONFIG, SSOAGENT_STATE_DIR, SSOAGENT_LOG, BROWSER,
 AWS_CONFIG_FILE, AWS_ENDPOINT_URL_SSO, AWS_ENDPOINT_URL_SSO_OIDC."
 )]
