@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared by packaging/{install,archive,deb,check}: where things are, and one release build.
 # Sourced, not run.
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
