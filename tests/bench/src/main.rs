@@ -27,7 +27,8 @@
 //! Timing targets are printed next to each figure, never asserted: a missed target does not
 //! fail the run. It exits 1 when a correctness check fails (a herd causing more than one
 //! upstream call, a failed request), 2 when it cannot run at all. `--quick` shortens every
-//! section (fewer runs, 1 s loads, 200-process herds) for a smoke test.
+//! section (fewer runs, 1 s loads, 200-process herds) for a smoke test; `--shim` runs section 1
+//! alone (and the binaries' sizes).
 
 mod herd;
 mod memory;
@@ -82,12 +83,14 @@ const CONNECTIONS: [usize; 3] = [1, 16, 64];
 
 fn main() {
     let mut quick = false;
+    let mut shim_only = false;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--quick" => quick = true,
+            "--shim" => shim_only = true,
             "-h" | "--help" => {
                 println!(
-                    "Usage: ssoagent-bench [--quick]\n\nSee the top of tests/bench/src/main.rs."
+                    "Usage: ssoagent-bench [--quick] [--shim]\n\nSee the top of tests/bench/src/main.rs."
                 );
                 return;
             }
@@ -116,6 +119,22 @@ fn main() {
     );
 
     let mut report = Report::default();
+    if shim_only {
+        // Section 1 alone (and the binaries' sizes), for measuring the shim quickly.
+        let r = World::start(&bins, Config::default(), "").and_then(|world| {
+            world.unlock(SESSION)?;
+            progress(&format!("1/6 shim warm call ({} runs)", set.shim_runs));
+            let shim = shim::run(&world, "shim", set.shim_runs);
+            report_shim(&mut report, shim);
+            report_binaries(&mut report, &world);
+            Ok(())
+        });
+        if let Err(e) = r {
+            report.fail("setup", e);
+        }
+        finish(report, cores);
+        return;
+    }
     match run_main_world(&bins, &rt, &set, &mut report) {
         Ok(()) => {}
         Err(e) => report.fail("setup", e),
@@ -143,6 +162,12 @@ fn main() {
     ));
     report_sdk(&mut report, sdk::run(&bins, set.sdk_runs));
 
+    finish(report, cores);
+}
+
+/// Prints the table (with the load average, which skews every timing); exits 1 when a
+/// correctness check failed.
+fn finish(mut report: Report, cores: usize) {
     report.note(format!(
         "load average at the end: {} (the bench, the daemon and the load share the {cores} cores; \
          other work on the machine skews every timing)",
