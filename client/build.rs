@@ -96,7 +96,9 @@ fn archive(cc: &str, name: &str) -> Result<String, String> {
     let path = fs::canonicalize(&path).map_err(|e| format!("{path}: {e}"))?;
     let path = path.to_string_lossy().into_owned();
     if path.contains([' ', '(', ')', '"']) {
-        return Err(format!("{path} has a character a linker script cannot hold"));
+        return Err(format!(
+            "{path} has a character a linker script cannot hold"
+        ));
     }
     Ok(path)
 }
