@@ -178,7 +178,7 @@ pub async fn run() -> Result<(), Failure> {
         None => println!(
             "   (skipped: python3 cannot import boto3. To see an AWS SDK use the agent:\n   \
              python3 -m venv ~/.venvs/boto3 && ~/.venvs/boto3/bin/pip install boto3, then run\n   \
-             the demo with ~/.venvs/boto3/bin first on PATH)\n"
+             the demo with ~/.venvs/boto3/bin first on PATH; Debian needs python3-venv)\n"
         ),
     }
 
