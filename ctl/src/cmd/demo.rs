@@ -124,6 +124,8 @@ impl Sandbox<'_> {
         let (home, url) = (self.home, self.url);
         c.env("HOME", home)
             .env("AWS_CONFIG_FILE", home.join(".aws/config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", home.join(".aws/credentials"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_ENDPOINT_URL_SSO", url)
             .env("AWS_ENDPOINT_URL_SSO_OIDC", url)
             .env("AWS_ENDPOINT_URL_STS", url)
@@ -131,6 +133,9 @@ impl Sandbox<'_> {
             .env("SSOAGENT_STATE_DIR", home.join("state"))
             .env("SSOAGENT_CONFIG", home.join("ssoagent.toml"))
             .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
             .env_remove("AWS_ENDPOINT_URL")
             .env_remove("DBUS_SESSION_BUS_ADDRESS")
             .env_remove("XDG_RUNTIME_DIR");
@@ -146,7 +151,14 @@ impl Sandbox<'_> {
         println!(
             "$ {} {}",
             bin.file_name().unwrap().to_string_lossy(),
-            args.join(" ")
+            args.iter()
+                .map(|a| if a.contains(' ') {
+                    format!("\"{a}\"")
+                } else {
+                    a.to_string()
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         let mut c = Command::new(bin);
         c.args(args).stdin(Stdio::null());
@@ -189,6 +201,9 @@ fn story(sandbox: &Sandbox, ctl: &Path, cred: &Path) -> Result<(), Failure> {
         return Err(fail("unexpected credential JSON"));
     }
 
+    println!("-- an AWS SDK gets them the same way: boto3 through credential_process, then STS");
+    sdk(sandbox)?;
+
     step("status", ctl, &["status"])?;
 
     println!("-- lock: robots are refused again, with the command to run");
@@ -197,6 +212,43 @@ fn story(sandbox: &Sandbox, ctl: &Path, cred: &Path) -> Result<(), Failure> {
 
     step("stop", ctl, &["stop"])?;
     Ok(())
+}
+
+/// boto3 resolves the demo profile through the shim and calls STS, when boto3 is importable;
+/// else how to get it.
+fn sdk(sandbox: &Sandbox) -> Result<(), Failure> {
+    let Some(python) = python_with_boto3() else {
+        println!(
+            "   (skipped: python3 cannot import boto3. To see an AWS SDK use the agent:\n   \
+             python3 -m venv ~/.venvs/boto3 && ~/.venvs/boto3/bin/pip install boto3, then run\n   \
+             the demo with ~/.venvs/boto3/bin first on PATH; Debian needs python3-venv)\n"
+        );
+        return Ok(());
+    };
+    let out = sandbox.step("boto3", Path::new(&python), &["-c", BOTO3])?;
+    if !out.status.success() {
+        return Err(fail("boto3 could not use the credentials"));
+    }
+    Ok(())
+}
+
+/// What the demo's boto3 does: resolve the profile (credential_process = ssoagent-cred) and
+/// call STS with the credentials, as any script would.
+const BOTO3: &str = "import boto3; s = boto3.Session(profile_name='demo'); \
+print('boto3', boto3.__version__, 'credentials by', s.get_credentials().method); \
+print(s.client('sts').get_caller_identity()['Arn'])";
+
+/// The interpreter behind the user's `python3` (resolved in the user's environment: a pyenv
+/// shim needs the real HOME) when boto3 imports there.
+fn python_with_boto3() -> Option<String> {
+    let out = Command::new("python3")
+        .args(["-c", "import sys, boto3; print(sys.executable)"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let exe = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !exe.is_empty()).then_some(exe)
 }
 
 fn indent(s: &str) -> String {

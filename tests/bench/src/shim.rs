@@ -41,6 +41,9 @@ impl ShimFigures {
     pub fn ratio(&self) -> f64 {
         self.shim.p50.as_secs_f64() / self.cat.p50.as_secs_f64()
     }
+    pub fn p99_ratio(&self) -> f64 {
+        self.shim.p99.as_secs_f64() / self.cat.p99.as_secs_f64()
+    }
 }
 
 pub const RSS_RUNS: usize = 20;
@@ -98,7 +101,7 @@ fn in_process_call(path: &Path, profile: &str) -> Result<Duration> {
 }
 
 /// Runs `cmd` once under ptrace and returns its VmHWM (KiB) as it exits.
-fn peak_rss_kib(mut cmd: Command) -> Result<u64> {
+pub fn peak_rss_kib(mut cmd: Command) -> Result<u64> {
     // SAFETY: the hook only calls ptrace, which is async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
@@ -173,7 +176,7 @@ fn vm_hwm_kib(pid: u32) -> Result<u64> {
 }
 
 /// Median and max of [`RSS_RUNS`] peak-RSS measurements.
-fn rss_of(make: impl Fn() -> Command) -> Result<(u64, u64)> {
+pub fn rss_of(make: impl Fn() -> Command) -> Result<(u64, u64)> {
     let mut v = (0..RSS_RUNS)
         .map(|_| peak_rss_kib(make()))
         .collect::<Result<Vec<u64>>>()?;

@@ -219,6 +219,16 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Fails a test that needs a second uid (through `setpriv`) unless it runs as root: such a
+/// test never passes by skipping.
+pub fn require_root(test: &str) {
+    assert!(
+        is_root(),
+        "{test} runs a process as a second uid, which needs root: run the tests as root \
+         (sudo tests/run)"
+    );
+}
+
 /// The credential_process JSON `ssoagent-cred` prints.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Creds {
@@ -433,7 +443,7 @@ impl World {
         w.write_agent_config("store = \"file\"\n");
         w.write_script(
             "fake-browser",
-            "#!/bin/sh\nexec /usr/bin/curl -sS -L -o /dev/null \"$1\"\n",
+            &format!("#!/bin/sh\n{NEED_CURL}exec /usr/bin/curl -sS -L -o /dev/null \"$1\"\n"),
         );
         w
     }
@@ -945,28 +955,37 @@ impl LineReader {
     }
 }
 
-/// The real interpreter behind `python3` (a pyenv shim needs the runner's HOME; the World's
-/// children get a temp HOME) when boto3 imports there. `None` when it does not, outside CI
-/// (the test prints SKIPPED and should return); in CI (`CI` set) that fails the test.
-pub fn python_with_boto3(test: &str) -> Option<String> {
-    let found = Command::new("python3")
-        .args(["-c", "import sys, boto3; print(sys.executable)"])
+/// The fake browsers' first line: without curl a login would wait for an approval that never
+/// comes, so say what is missing where the test's failure shows it (the ctl's stderr).
+pub const NEED_CURL: &str = "[ -x /usr/bin/curl ] || { echo 'fake browser: /usr/bin/curl not \
+found; install it with: apt-get install curl (tests/run does, as root)' >&2; exit 127; }\n";
+
+/// How to get the Python the SDK tests run, for failure messages.
+pub const PYTHON_HINT: &str = "run the tests through tests/run (it makes a virtualenv with boto3 \
+under the target dir and sets SSOAGENT_TEST_PYTHON), or: python3 -m venv DIR && \
+DIR/bin/pip install boto3 && export SSOAGENT_TEST_PYTHON=DIR/bin/python3";
+
+/// The Python interpreter with boto3 that the tests where a real AWS SDK consumes our output
+/// run: `$SSOAGENT_TEST_PYTHON`. Unset, missing or without boto3, the test fails and says how
+/// to get one; it never passes by skipping.
+pub fn python_with_boto3(test: &str) -> String {
+    let python = match std::env::var("SSOAGENT_TEST_PYTHON") {
+        Ok(p) if !p.is_empty() => p,
+        _ => panic!(
+            "{test} needs a Python with boto3: SSOAGENT_TEST_PYTHON is not set; {PYTHON_HINT}"
+        ),
+    };
+    let found = Command::new(&python)
+        .args(["-c", "import boto3, botocore"])
         .output();
-    let why = match found {
-        Ok(out) if out.status.success() => {
-            return Some(String::from_utf8_lossy(&out.stdout).trim().to_string());
-        }
-        Ok(out) => format!(
-            "boto3 is not importable: {}",
+    match found {
+        Ok(out) if out.status.success() => python,
+        Ok(out) => panic!(
+            "{test} needs boto3, which SSOAGENT_TEST_PYTHON={python} cannot import: {}; {PYTHON_HINT}",
             String::from_utf8_lossy(&out.stderr).trim()
         ),
-        Err(e) => format!("cannot run python3: {e}"),
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("CI needs boto3 for {test}: {why}");
+        Err(e) => panic!("{test}: cannot run SSOAGENT_TEST_PYTHON={python}: {e}; {PYTHON_HINT}"),
     }
-    eprintln!("SKIPPED {test}: {why} (pip install boto3 to run it)");
-    None
 }
 
 /// A launchd plist parsed with Python's plistlib (the reference parser here), as JSON.

@@ -330,9 +330,7 @@ print(json.dumps({
 
 #[test]
 fn boto3_uses_a_chained_profile_through_credential_process() {
-    let Some(python) = python_with_boto3("boto3_uses_a_chained_profile") else {
-        return;
-    };
+    let python = python_with_boto3("boto3_uses_a_chained_profile");
     let w = started_chain_world(&format!(
         "[profile bedrock-agent]\ncredential_process = {} --profile bedrock\n",
         bin("ssoagent-cred").display()

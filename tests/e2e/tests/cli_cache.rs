@@ -23,7 +23,7 @@ fn marker_browser(w: &mut World) -> std::path::PathBuf {
     let browser = w.write_script(
         "marker-browser",
         &format!(
-            "#!/bin/sh\ntouch '{}'\nexec /usr/bin/curl -sS -L -o /dev/null \"$1\"\n",
+            "#!/bin/sh\ntouch '{}'\n{NEED_CURL}exec /usr/bin/curl -sS -L -o /dev/null \"$1\"\n",
             marker.display()
         ),
     );
@@ -33,9 +33,7 @@ fn marker_browser(w: &mut World) -> std::path::PathBuf {
 
 #[test]
 fn unlock_imports_a_token_left_by_aws_sso_login() {
-    let Some(python) = python_with_boto3("unlock_imports_a_token_left_by_aws_sso_login") else {
-        return;
-    };
+    let python = python_with_boto3("unlock_imports_a_token_left_by_aws_sso_login");
     let mut w = World::new();
     write_agent_config(&w, "store = \"file\"\naws_cli_cache = \"import\"\n");
     let marker = marker_browser(&mut w);
@@ -92,10 +90,7 @@ fn unlock_imports_a_token_left_by_aws_sso_login() {
 
 #[test]
 fn cli_cache_off_ignores_a_token_left_by_aws_sso_login() {
-    let Some(python) = python_with_boto3("cli_cache_off_ignores_a_token_left_by_aws_sso_login")
-    else {
-        return;
-    };
+    let python = python_with_boto3("cli_cache_off_ignores_a_token_left_by_aws_sso_login");
     let mut w = World::new();
     write_agent_config(&w, "store = \"file\"\naws_cli_cache = \"off\"\n");
     let cache = aws_sso_login(&w, &python);
@@ -123,10 +118,7 @@ fn cli_cache_off_ignores_a_token_left_by_aws_sso_login() {
 
 #[test]
 fn mirror_writes_the_cli_cache_for_native_sso_profiles() {
-    let Some(python) = python_with_boto3("mirror_writes_the_cli_cache_for_native_sso_profiles")
-    else {
-        return;
-    };
+    let python = python_with_boto3("mirror_writes_the_cli_cache_for_native_sso_profiles");
     let mut w = World::new();
     write_agent_config(&w, "store = \"file\"\naws_cli_cache = \"mirror\"\n");
     w.start_daemon();
@@ -224,10 +216,7 @@ fn mirror_writes_the_cli_cache_for_native_sso_profiles() {
 /// run, so this test waits (~25 s) for the background refresh instead.
 #[test]
 fn mirror_survives_botocore_rotating_the_refresh_token() {
-    let Some(python) = python_with_boto3("mirror_survives_botocore_rotating_the_refresh_token")
-    else {
-        return;
-    };
+    let python = python_with_boto3("mirror_survives_botocore_rotating_the_refresh_token");
     const FIRST_TOKEN_TTL: Duration = Duration::from_secs(10 * 60 + 20);
     let mut w = World::with(Config {
         access_token_ttl: FIRST_TOKEN_TTL,
@@ -392,10 +381,7 @@ fn mirror_replaces_a_malformed_cli_cache_file() {
 /// session.
 #[test]
 fn mirror_survives_losing_a_refresh_race_to_botocore() {
-    let Some(python) = python_with_boto3("mirror_survives_losing_a_refresh_race_to_botocore")
-    else {
-        return;
-    };
+    let python = python_with_boto3("mirror_survives_losing_a_refresh_race_to_botocore");
     const HELD_UP: Duration = Duration::from_secs(10);
     let mut w = World::with(Config {
         // Under the daemon's 5-minute buffer (it refreshes at once) and botocore's 15 minutes.

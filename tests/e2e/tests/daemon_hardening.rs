@@ -156,14 +156,7 @@ fn an_autostarted_daemon_refusing_an_endpoint_says_why() {
 /// have created first. Run as a uid with no passwd entry and no HOME, so no home is found.
 #[test]
 fn no_shared_tmp_state_dir_without_a_home() {
-    if !is_root() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs this as root (it needs setpriv to a uid without a home)"
-        );
-        eprintln!("SKIPPED: needs root (setpriv to a uid without a home)");
-        return;
-    }
+    require_root("no_shared_tmp_state_dir_without_a_home");
     const UID: u32 = 54321;
     let tmp = tempfile::Builder::new()
         .prefix("ssoagent-nohome-")
@@ -353,14 +346,7 @@ fn another_path_gets_404_and_the_login_stays_pending() {
 /// another uid (even with the right code and state) is refused and the login stays pending.
 #[test]
 fn a_callback_from_another_uid_is_refused() {
-    if !is_root() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs this as root (it needs setpriv to another uid)"
-        );
-        eprintln!("SKIPPED: needs root (setpriv to another uid)");
-        return;
-    }
+    require_root("a_callback_from_another_uid_is_refused");
     let w = pkce_world();
     let mut unlock = start_unlock(&w);
     let (cb, _) = callback_url(&w);

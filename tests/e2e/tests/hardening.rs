@@ -154,19 +154,6 @@ fn shared_dir() -> tempfile::TempDir {
     d
 }
 
-/// Whether this test can run a second uid; in CI it must.
-fn can_switch_uid(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI runs {test} as root (it needs a second uid through setpriv)"
-    );
-    eprintln!("SKIPPED {test}: needs root (to run a squatter as uid {NOBODY})");
-    false
-}
-
 /// The name of uid 65534 in /etc/passwd, if it has one.
 fn nobody_name() -> Option<String> {
     let passwd = fs::read_to_string("/etc/passwd").ok()?;
@@ -201,9 +188,7 @@ fn assert_names_the_squatter(out: &Out) {
 
 #[test]
 fn a_socket_in_another_users_directory_gets_nothing() {
-    if !can_switch_uid("a_socket_in_another_users_directory_gets_nothing") {
-        return;
-    }
+    require_root("a_socket_in_another_users_directory_gets_nothing");
     let mut w = World::new();
     let shared = shared_dir();
     // What uid 65534 did to the old default, $TMPDIR/ssoagent-$UID/agent.sock.
@@ -237,9 +222,7 @@ fn a_socket_in_another_users_directory_gets_nothing() {
 
 #[test]
 fn a_socket_served_by_another_uid_gets_nothing() {
-    if !can_switch_uid("a_socket_served_by_another_uid_gets_nothing") {
-        return;
-    }
+    require_root("a_socket_served_by_another_uid_gets_nothing");
     let w = World::new();
     let shared = shared_dir();
     let theirs = shared.path().join("theirs").join("agent.sock");

@@ -5,23 +5,20 @@ use std::time::Duration;
 
 use ssoagent_e2e::{persistence::*, secret_service::*, *};
 
-/// A World whose daemons see their own Secret Service, with the given agent config; `None`
-/// (the test returns) when the tools are missing outside CI.
-fn keyring_world(test: &str, agent_config: &str) -> Option<(World, SecretService)> {
+/// A World whose daemons see their own Secret Service, with the given agent config.
+fn keyring_world(test: &str, agent_config: &str) -> (World, SecretService) {
     let mut w = World::new();
-    let ss = SecretService::for_world(&mut w, test)?;
+    let ss = SecretService::for_world(&mut w, test);
     write_agent_config(&w, agent_config);
-    Some((w, ss))
+    (w, ss)
 }
 
 #[test]
 fn keyring_store_keeps_the_unlock_across_a_restart() {
-    let Some((mut w, _ss)) = keyring_world(
+    let (mut w, _ss) = keyring_world(
         "keyring_store_keeps_the_unlock_across_a_restart",
         "store = \"keyring\"\n",
-    ) else {
-        return;
-    };
+    );
     w.start_daemon();
     assert_eq!(status_store(&w), "keyring");
 
@@ -66,12 +63,10 @@ fn keyring_store_keeps_the_unlock_across_a_restart() {
 
 #[test]
 fn auto_store_takes_the_keyring_when_one_answers() {
-    let Some((mut w, _ss)) = keyring_world(
+    let (mut w, _ss) = keyring_world(
         "auto_store_takes_the_keyring_when_one_answers",
         "store = \"auto\"\n",
-    ) else {
-        return;
-    };
+    );
     w.start_daemon();
     assert_eq!(status_store(&w), "keyring");
     let out = w.unlock();
@@ -151,11 +146,7 @@ fn keyring_store_without_a_keyring_refuses_to_start() {
 
 #[test]
 fn changing_the_store_moves_the_session() {
-    let Some((mut w, _ss)) =
-        keyring_world("changing_the_store_moves_the_session", "store = \"file\"\n")
-    else {
-        return;
-    };
+    let (mut w, _ss) = keyring_world("changing_the_store_moves_the_session", "store = \"file\"\n");
     w.start_daemon();
     assert_eq!(status_store(&w), "file");
     w.unlock();
@@ -220,12 +211,10 @@ fn changing_the_store_moves_the_session() {
 /// session, unlocked side by side, comes back whole after a restart, with no new login.
 #[test]
 fn sessions_named_like_entries_do_not_clobber_each_other() {
-    let Some((mut w, _ss)) = keyring_world(
+    let (mut w, _ss) = keyring_world(
         "sessions_named_like_entries_do_not_clobber_each_other",
         "store = \"keyring\"\n",
-    ) else {
-        return;
-    };
+    );
     let url = "https://collide.awsapps.com/start";
     let chunk_like = format!("{url}#1.0");
     let mut config = String::from(

@@ -10,9 +10,7 @@ print(json.dumps({"access_key": creds.access_key, "secret_key": creds.secret_key
 
 #[test]
 fn boto3_uses_the_agent_through_credential_process() {
-    let Some(python) = python_with_boto3("boto3_uses_the_agent_through_credential_process") else {
-        return;
-    };
+    let python = python_with_boto3("boto3_uses_the_agent_through_credential_process");
     let mut w = World::new();
     w.append_aws_config(&format!(
         "[profile dev-agent]\ncredential_process = {} --profile dev\n",

@@ -3,7 +3,7 @@
 
 use std::{fs, path::Path, thread};
 
-use ssoagent_e2e::{World, bin, parse_plist};
+use ssoagent_e2e::{World, bin, parse_plist, python_with_boto3};
 
 fn config_text(w: &World) -> String {
     fs::read_to_string(w.aws_config_path()).unwrap()
@@ -273,7 +273,15 @@ fn ssoagent_cred_starts_the_daemon_only_when_asked() {
 
 #[test]
 fn the_demo_runs_the_whole_story_and_cleans_up() {
-    let w = World::new();
+    // README's main job on a machine with boto3: the test's Python first on PATH.
+    let python = python_with_boto3("the_demo_runs_the_whole_story_and_cleans_up");
+    let mut w = World::new();
+    let venv_bin = Path::new(&python).parent().unwrap().to_path_buf();
+    let path = std::env::join_paths(
+        std::iter::once(venv_bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    w.set_env("PATH", path);
     let out = w.ctl(&["demo"]);
     out.assert_ok();
     for needle in [
@@ -281,6 +289,8 @@ fn the_demo_runs_the_whole_story_and_cleans_up() {
         "\"Version\":1",
         "session 'demo' unlocked",
         "tokens in the file store",
+        "credentials by custom-process",
+        "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_ReadOnly_",
         "demo done",
     ] {
         assert!(
@@ -297,4 +307,27 @@ fn the_demo_runs_the_whole_story_and_cleans_up() {
         .and_then(|l| l.split(';').next())
         .expect("the demo names its temporary HOME");
     assert!(!Path::new(tmp).exists(), "{tmp} was left behind");
+}
+
+#[test]
+fn the_demo_says_how_to_get_boto3_when_python_has_none() {
+    let mut w = World::new();
+    // No python3 at all on PATH (the demo runs its binaries by absolute path).
+    let empty = w.path("empty-bin");
+    fs::create_dir_all(&empty).unwrap();
+    w.set_env("PATH", &empty);
+    let out = w.ctl(&["demo"]);
+    out.assert_ok();
+    for needle in [
+        "\"Version\":1",
+        "python3 cannot import boto3",
+        "pip install boto3",
+        "demo done",
+    ] {
+        assert!(
+            out.stdout.contains(needle),
+            "missing {needle:?} in:\n{}",
+            out.stdout
+        );
+    }
 }
