@@ -151,29 +151,9 @@ impl Sessions {
                 }
             }
         };
-        // Only what changed is saved, under the refresh lock and against the current token:
-        // a copy read at the start must never overwrite a refresh token rotated meanwhile.
-        let unlocked_until = {
-            let _refreshing = s.refresh.lock().await;
-            let current = if saved {
-                // Nothing new, or saved by the refresh already: the current token is the truth.
-                s.with(|st| st.stored.clone())
-                    .filter(|c| {
-                        c.token.is_some()
-                            && c.start_url == spec.start_url
-                            && c.region == spec.region
-                    })
-                    .unwrap_or(stored)
-            } else {
-                // A new token (a login, an import): saved before anything uses it.
-                self.save_stored(&stored).await?;
-                stored
-            };
-            s.with(|st| {
-                st.open(current, until);
-                st.effective_until(now)
-            })
-        };
+        let unlocked_until = self
+            .open_window(&s, &spec, stored, saved, until, now)
+            .await?;
         let token_expires_at = s
             .with(|st| st.token().map(|t| t.expires_at))
             .expect("an unlocked session has a token");
@@ -188,6 +168,37 @@ impl Sessions {
             how,
             unlocked_until,
             token_expires_at,
+        }))
+    }
+
+    /// Opens the unlock window on the session's token and returns when it ends. Only what
+    /// changed is saved, under the refresh lock and against the current token: a copy read at
+    /// the start must never overwrite a refresh token rotated meanwhile.
+    async fn open_window(
+        &self,
+        s: &Session,
+        spec: &SessionSpec,
+        stored: StoredSession,
+        saved: bool,
+        until: Option<SystemTime>,
+        now: SystemTime,
+    ) -> Result<Option<SystemTime>> {
+        let _refreshing = s.refresh.lock().await;
+        let current = if saved {
+            // Nothing new, or saved by the refresh already: the current token is the truth.
+            s.with(|st| st.stored.clone())
+                .filter(|c| {
+                    c.token.is_some() && c.start_url == spec.start_url && c.region == spec.region
+                })
+                .unwrap_or(stored)
+        } else {
+            // A new token (a login, an import): saved before anything uses it.
+            self.save_stored(&stored).await?;
+            stored
+        };
+        Ok(s.with(|st| {
+            st.open(current, until);
+            st.effective_until(now)
         }))
     }
 
