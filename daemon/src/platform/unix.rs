@@ -121,3 +121,28 @@ pub fn redirect_stderr(f: &fs::File) {
     // SAFETY: dup2 onto our own stderr with a descriptor we own.
     unsafe { libc::dup2(f.as_raw_fd(), 2) };
 }
+
+/// Raises the soft RLIMIT_NOFILE towards `want` (never above the hard limit); returns the soft
+/// limit in force.
+pub fn raise_open_files_limit(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < want {
+            let raised = libc::rlimit {
+                rlim_cur: want.min(lim.rlim_max),
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    lim.rlim_cur
+}

@@ -34,33 +34,8 @@ const FD_RESERVE: u64 = 64;
 /// The connection cap for this process: [`MAX_CONNECTIONS`], or fewer when the open-files
 /// limit is lower (after raising the soft limit as far as the hard one allows).
 pub fn cap() -> usize {
-    let soft = raise_open_files_limit(MAX_CONNECTIONS as u64 + FD_RESERVE);
+    let soft = crate::platform::raise_open_files_limit(MAX_CONNECTIONS as u64 + FD_RESERVE);
     (soft.saturating_sub(FD_RESERVE) as usize).clamp(16, MAX_CONNECTIONS)
-}
-
-/// Raises the soft RLIMIT_NOFILE towards `want` (never above the hard limit); returns the soft
-/// limit in force.
-fn raise_open_files_limit(want: u64) -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a pointer to a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 1024;
-        }
-        if lim.rlim_cur < want {
-            let raised = libc::rlimit {
-                rlim_cur: want.min(lim.rlim_max),
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim = raised;
-            }
-        }
-    }
-    lim.rlim_cur
 }
 
 /// The live connections.
