@@ -3,16 +3,11 @@
 //! (`configure`), have a browser open a URL of its choosing, or paint the terminal — and that
 //! the service files work on a fresh machine and keep their logs private.
 
-use std::{
-    fs,
-    io::{Read, Write},
-    os::fd::{FromRawFd, OwnedFd},
-    os::unix::process::CommandExt,
-    process::Command,
-    thread,
-};
+use std::{fs, process::Command};
 
-use ssoagent_e2e::{COMMAND_TIMEOUT, Config, Out, World, bin, parse_plist, run_with_timeout};
+use ssoagent_e2e::{
+    COMMAND_TIMEOUT, Config, Out, World, bin, parse_plist, run_with_timeout, terminal,
+};
 use ssoagent_emulator::Account;
 
 /// A role name a hostile portal could return: were it written raw, the profile would get a
@@ -41,74 +36,17 @@ fn backups(w: &World) -> usize {
 fn ctl_without_tty(w: &World, args: &[&str]) -> Out {
     let mut c = w.command(bin("ssoagentctl"));
     c.arg("--no-autostart").args(args);
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        c.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    run_with_timeout(&mut c, COMMAND_TIMEOUT)
+    run_with_timeout(terminal::without_terminal(&mut c), COMMAND_TIMEOUT)
 }
 
 /// `ssoagentctl --no-autostart ARGS` with a pseudo-terminal as its controlling terminal (its
 /// stdin, stdout and stderr stay pipes): when something ending in `[y/N] ` appears on the
 /// terminal, `answer` is typed. Returns the command's output and what the terminal showed.
 fn ctl_on_tty(w: &World, args: &[&str], answer: &'static str) -> (Out, String) {
-    let (mut master, mut slave) = (-1, -1);
-    // SAFETY: openpty writes the two descriptors; the other arguments may be null.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: both descriptors are ours from here on.
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    let (slave_fd, master_fd) = (
-        std::os::fd::AsRawFd::as_raw_fd(&slave),
-        std::os::fd::AsRawFd::as_raw_fd(&master),
-    );
     let mut c = w.command(bin("ssoagentctl"));
     c.arg("--no-autostart").args(args);
-    // SAFETY: setsid, ioctl and close are async-signal-safe.
-    unsafe {
-        c.pre_exec(move || {
-            if libc::setsid() < 0 || libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::close(master_fd);
-            libc::close(slave_fd);
-            Ok(())
-        });
-    }
-    let mut term = fs::File::from(master);
-    let reader = thread::spawn(move || {
-        let mut shown = Vec::new();
-        let mut buf = [0u8; 1024];
-        let mut answered = false;
-        // Ends with EIO once every copy of the terminal's other side is closed.
-        while let Ok(n) = term.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            shown.extend_from_slice(&buf[..n]);
-            if !answered && String::from_utf8_lossy(&shown).contains("[y/N] ") {
-                term.write_all(answer.as_bytes()).unwrap();
-                answered = true;
-            }
-        }
-        String::from_utf8_lossy(&shown).into_owned()
-    });
-    let out = run_with_timeout(&mut c, COMMAND_TIMEOUT);
-    drop(slave);
-    (out, reader.join().unwrap())
+    let t = terminal::run_at_terminal(&mut c, "[y/N] ", answer, COMMAND_TIMEOUT);
+    (t.out, t.screen)
 }
 
 fn hostile_portal() -> Config {
