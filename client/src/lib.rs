@@ -9,12 +9,14 @@ mod output;
 #[cfg(windows)]
 mod pipe;
 mod transport;
+#[cfg(unix)]
+pub mod unary;
 
 pub use output::credential_process_json;
 pub use ssoagent_proto::v1 as proto;
 pub use transport::{ConnectError, Untrusted, connect, default_socket_path, socket_path};
 #[cfg(unix)]
-pub use transport::{PeerInfo, connect_checked};
+pub use transport::{PeerInfo, connect_blocking, connect_checked};
 
 /// The generated gRPC client over our local transport.
 pub type AgentClient = proto::agent_client::AgentClient<tonic::transport::Channel>;

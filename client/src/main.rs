@@ -2,7 +2,7 @@
 //! credential_process JSON on stdout, nothing else. On failure: nothing on stdout, one line on
 //! stderr, and an exit code from `ssoagent_client::exit`.
 
-use std::io::Write;
+use std::{io::Write, time::Duration};
 
 use ssoagent_client::{exit, proto};
 
@@ -81,19 +81,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     Ok(Some(Args { profile, autostart }))
 }
 
+/// How long one call may take in all: beyond the daemon's own request timeout (120 s), which
+/// covers a policy that waits for a human's approval.
+const CALL_TIMEOUT: Duration = Duration::from_secs(150);
+
 fn run(args: Args) -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ssoagent-cred: cannot start: {e}");
-            return exit::FAILED;
-        }
-    };
-    match rt.block_on(fetch(args)) {
+    match fetch(args) {
         Ok(creds) => match print_json(&creds) {
             Ok(()) => exit::OK,
             Err(e) => {
@@ -108,32 +101,42 @@ fn run(args: Args) -> i32 {
     }
 }
 
-async fn fetch(args: Args) -> Result<proto::Credentials, (i32, String)> {
+fn fetch(args: Args) -> Result<proto::Credentials, (i32, String)> {
     let path = ssoagent_client::socket_path();
-    let channel = match ssoagent_client::connect(&path).await {
-        Ok(c) => c,
+    let stream = match ssoagent_client::connect_blocking(&path) {
+        Ok((stream, _)) => stream,
         Err(e) if args.autostart && e.daemon_absent() => {
-            ssoagent_client::launch::start_daemon(&path)
-                .await
-                .map_err(|e| {
-                    (
-                        exit::UNREACHABLE,
-                        format!("{e}; its log is ssoagentd.log in its state dir"),
-                    )
-                })?;
-            ssoagent_client::connect(&path)
-                .await
+            autostart(&path)?;
+            ssoagent_client::connect_blocking(&path)
                 .map_err(|e| (exit::UNREACHABLE, e.to_string()))?
+                .0
         }
         Err(e) => return Err((exit::UNREACHABLE, e.to_string())),
     };
-    let profile = args.profile;
-    let mut client = proto::agent_client::AgentClient::new(channel);
-    client
-        .get_credentials(proto::GetCredentialsRequest { profile })
-        .await
-        .map(tonic::Response::into_inner)
+    let request = proto::GetCredentialsRequest {
+        profile: args.profile,
+    };
+    ssoagent_client::unary::call(stream, GET_CREDENTIALS, &request, CALL_TIMEOUT)
         .map_err(|s| (exit::for_status(&s), exit::message(&s)))
+}
+
+/// The gRPC path of `Agent.GetCredentials` (proto/ssoagent/v1/agent.proto).
+const GET_CREDENTIALS: &str = "/ssoagent.v1.Agent/GetCredentials";
+
+/// `--autostart` with no daemon: start one (the rare path, so the runtime is built only here).
+fn autostart(path: &std::path::Path) -> Result<(), (i32, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| (exit::FAILED, format!("cannot start: {e}")))?;
+    rt.block_on(ssoagent_client::launch::start_daemon(path))
+        .map_err(|e| {
+            (
+                exit::UNREACHABLE,
+                format!("{e}; its log is ssoagentd.log in its state dir"),
+            )
+        })
 }
 
 fn print_json(c: &proto::Credentials) -> std::io::Result<()> {

@@ -359,14 +359,10 @@ fn check_socket_dir(socket: &Path) -> Result<(), ConnectError> {
 
 /// Who listens on the other end of `stream` (the kernel's word, not the server's).
 #[cfg(unix)]
-fn check_peer(stream: &tokio::net::UnixStream, me: u32) -> Result<PeerInfo, Untrusted> {
-    let cred = stream.peer_cred().map_err(|e| Untrusted::PeerUnknown {
+fn check_peer(stream: &impl std::os::fd::AsRawFd, me: u32) -> Result<PeerInfo, Untrusted> {
+    let peer = peer_credentials(stream.as_raw_fd()).map_err(|e| Untrusted::PeerUnknown {
         reason: e.to_string(),
     })?;
-    let peer = PeerInfo {
-        uid: cred.uid(),
-        pid: cred.pid(),
-    };
     if peer.uid == me {
         Ok(peer)
     } else {
@@ -375,6 +371,76 @@ fn check_peer(stream: &tokio::net::UnixStream, me: u32) -> Result<PeerInfo, Untr
             pid: peer.pid,
         })
     }
+}
+
+/// The peer credentials of a connected unix socket: `SO_PEERCRED` on Linux; elsewhere
+/// `getpeereid` (and `LOCAL_PEERPID` on macOS).
+#[cfg(target_os = "linux")]
+fn peer_credentials(fd: std::os::fd::RawFd) -> std::io::Result<PeerInfo> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writing and `len` is `cred`'s size.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(PeerInfo {
+        uid: cred.uid,
+        pid: Some(cred.pid),
+    })
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn peer_credentials(fd: std::os::fd::RawFd) -> std::io::Result<PeerInfo> {
+    let (mut uid, mut gid) = (0, 0);
+    // SAFETY: both out-pointers are valid.
+    if unsafe { libc::getpeereid(fd, &mut uid, &mut gid) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    #[cfg(target_os = "macos")]
+    let pid = {
+        let mut pid: libc::pid_t = 0;
+        let mut len = std::mem::size_of::<libc::pid_t>() as libc::socklen_t;
+        // SAFETY: `pid` and `len` are valid for writing and `len` is `pid`'s size.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_LOCAL,
+                libc::LOCAL_PEERPID,
+                (&mut pid as *mut libc::pid_t).cast(),
+                &mut len,
+            )
+        };
+        (rc == 0).then_some(pid)
+    };
+    #[cfg(not(target_os = "macos"))]
+    let pid = None;
+    Ok(PeerInfo { uid, pid })
+}
+
+/// The blocking twin of [`connect_checked`], for `ssoagent-cred`'s one call (see
+/// [`crate::unary`]): the same directory and peer checks, before a byte is sent.
+#[cfg(unix)]
+pub fn connect_blocking(
+    path: &Path,
+) -> Result<(std::os::unix::net::UnixStream, PeerInfo), ConnectError> {
+    check_socket_dir(path)?;
+    let stream =
+        std::os::unix::net::UnixStream::connect(path).map_err(|e| ConnectError::io(path, e))?;
+    let peer = check_peer(&stream, my_uid()).map_err(|why| ConnectError::refused(path, why))?;
+    Ok((stream, peer))
 }
 
 /// A `passwd` entry's name and home directory (NSS: files, LDAP, ...). Only on error paths and
@@ -613,6 +679,24 @@ mod tests {
         assert_eq!(peer.uid, my_uid());
         assert_eq!(peer.pid, Some(std::process::id() as i32));
         assert_eq!(peer.signalable_pid(), peer.pid);
+    }
+
+    #[test]
+    fn the_blocking_connect_makes_the_same_checks() {
+        let s = Scratch::new("blocking");
+        let sock = s.0.join("agent.sock");
+        let e = connect_blocking(&sock).unwrap_err();
+        assert!(e.daemon_absent(), "{e}");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let (_stream, peer) = connect_blocking(&sock).unwrap();
+        assert_eq!(peer.uid, my_uid());
+        assert_eq!(peer.pid, Some(std::process::id() as i32));
+        std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let e = connect_blocking(&sock).unwrap_err();
+        assert!(
+            matches!(e.untrusted, Some(Untrusted::DirMode { .. })),
+            "{e}"
+        );
     }
 
     #[test]

@@ -382,8 +382,8 @@ fn report_shim(report: &mut Report, r: Result<shim::ShimFigures>) {
     );
     report.note(format!(
         "{S}: ssoagent-cred − cat = {:.2} ms (medians) = starting this binary rather than cat \
-         (--version − cat) {:.2} ms + the call's work timed in-process (runtime, connect, \
-         handshake, GetCredentials) {call:.2} ms + a remainder of {:.2} ms (that work run cold in \
+         (--version − cat) {:.2} ms + the call's work timed in-process (connect and checks, \
+         HTTP/2 handshake, GetCredentials) {call:.2} ms + a remainder of {:.2} ms (that work run cold in \
          a fresh process)",
         shim - cat,
         version - cat,

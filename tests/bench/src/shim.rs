@@ -4,7 +4,7 @@
 //!
 //! Two more figures split the shim's time: `ssoagent-cred --version` (starting this binary,
 //! no I/O), interleaved with the others, and the shim's work after start done in-process (a
-//! new current-thread runtime, connect with the HTTP/2 handshake, one GetCredentials).
+//! connect with its checks, one GetCredentials over HTTP/2 on the calling thread).
 //!
 //! Peak RSS is VmHWM read at the process's exit under ptrace: `wait4`'s `ru_maxrss` cannot be
 //! used, as it keeps the high-water mark of the address space before `exec` (for a child
@@ -77,26 +77,21 @@ fn run_once(cmd: &mut Command) -> Result<Run> {
     })
 }
 
-/// What the shim does after it has started, timed in-process: a new current-thread runtime,
-/// connect (with the HTTP/2 handshake), one GetCredentials, the runtime dropped.
+/// What the shim does after it has started, timed in-process: connect with the peer checks,
+/// then one GetCredentials over HTTP/2 driven on this thread (`ssoagent_client::unary`).
 fn in_process_call(path: &Path, profile: &str) -> Result<Duration> {
     let start = Instant::now();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async {
-        let channel = ssoagent_client::connect(path)
-            .await
-            .map_err(|e| e.to_string())?;
-        ssoagent_client::AgentClient::new(channel)
-            .get_credentials(ssoagent_client::proto::GetCredentialsRequest {
-                profile: profile.into(),
-            })
-            .await
-            .map_err(|s| format!("in-process GetCredentials: {}", s.message()))
-    })?;
-    drop(rt);
+    let (stream, _) = ssoagent_client::connect_blocking(path).map_err(|e| e.to_string())?;
+    let request = ssoagent_client::proto::GetCredentialsRequest {
+        profile: profile.into(),
+    };
+    let _: ssoagent_client::proto::Credentials = ssoagent_client::unary::call(
+        stream,
+        "/ssoagent.v1.Agent/GetCredentials",
+        &request,
+        Duration::from_secs(60),
+    )
+    .map_err(|s| format!("in-process GetCredentials: {}", s.message()))?;
     Ok(start.elapsed())
 }
 
