@@ -277,6 +277,7 @@ impl World {
             external_id: None,
             duration_seconds: None,
             region: None,
+            mfa_serial: None,
         });
         chain
     }

@@ -4,6 +4,9 @@
 //! expired session at the root of the chain is refused at once.
 
 pub mod cache;
+mod mfa;
+
+pub use self::mfa::MfaTarget;
 mod refresh_ahead;
 
 use std::{
@@ -134,9 +137,15 @@ impl Creds {
     /// Fetches a chain's credentials from AWS (callers hold the cache slot's load lock).
     async fn fetch(&self, chain: &Chain, session: &Session) -> Result<Arc<RoleCredentials>> {
         match (chain.parent(), chain.hops.last()) {
+            // Only a human's code assumes an MFA hop ([`Creds::unlock_mfa`]): what it made is
+            // served for its whole life, then a human must type a new code.
+            (Some(_), Some(hop)) if hop.mfa_serial.is_some() => {
+                self.mfa_cached(chain, session, MIN_LIFE_WHEN_AWS_FAILS)
+                    .ok_or_else(|| mfa::needs_code(&hop.profile))
+            }
             (Some(parent), Some(hop)) => {
                 let source = self.of(&parent).await?;
-                self.assume(hop, &source).await
+                self.assume(hop, &source, None).await
             }
             _ => match &chain.source {
                 Source::Sso(p) => self.fetch_sso(session, p).await,
@@ -166,10 +175,12 @@ impl Creds {
         }
     }
 
+    /// Assumes a hop's role; `mfa_code` only from a human ([`Creds::unlock_mfa`]).
     async fn assume(
         &self,
         hop: &RoleHop,
         source: &RoleCredentials,
+        mfa_code: Option<&str>,
     ) -> Result<Arc<RoleCredentials>> {
         let region = hop.region.as_deref().unwrap_or(DEFAULT_STS_REGION);
         let params = AssumeRoleParams {
@@ -177,6 +188,7 @@ impl Creds {
             session_name: &hop.role_session_name,
             external_id: hop.external_id.as_deref(),
             duration_seconds: hop.duration_seconds,
+            mfa: mfa_code.and_then(|code| hop.mfa_serial.as_deref().map(|s| (s, code))),
         };
         match self.upstream.assume_role(region, source, params).await {
             Ok(creds) => {

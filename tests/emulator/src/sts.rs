@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::Op;
 use crate::faults;
+use crate::mfa;
 use crate::server::AppState;
 use crate::state::{Identity, State as World, role_id};
 use crate::util::{parse_form, request_id, rfc3339, xml_escape};
@@ -237,6 +238,9 @@ fn assume_role(
             ),
         ));
     }
+    if st.config.mfa_roles.contains(&role_arn.name) {
+        check_mfa(st, caller, form, role_arn_str, now)?;
+    }
     let role_id = role_id(&format!("{}/{}", role_arn.account, role_arn.name));
     let assumed_role_id = format!("{role_id}:{session_name}");
     let arn = format!(
@@ -267,6 +271,30 @@ fn assume_role(
             request_id()
         ),
     ))
+}
+
+/// An MFA-protected role: AccessDenied unless a valid, unspent code of the device came along.
+fn check_mfa(
+    st: &mut World,
+    caller: &Identity,
+    form: &HashMap<String, String>,
+    role_arn: &str,
+    now: SystemTime,
+) -> Result<(), Response> {
+    let serial = form.get("SerialNumber").map(String::as_str);
+    let code = form.get("TokenCode").map(String::as_str);
+    let config = st.config.clone();
+    mfa::check(&config, &mut st.mfa_used, serial, code, now).map_err(|(missing, message)| {
+        let message = if missing {
+            format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                caller.arn
+            )
+        } else {
+            message.to_string()
+        };
+        error(StatusCode::FORBIDDEN, true, "AccessDenied", &message)
+    })
 }
 
 fn get_caller_identity(caller: &Identity) -> Response {
