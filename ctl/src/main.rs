@@ -11,8 +11,8 @@ mod util;
 
 use clap::{Parser, Subcommand};
 use cmd::{
-    Target, accounts, completions, configure, demo, doctor, env, exec, forward, lock, logout, man, service,
-    start, status, unlock, whoami,
+    Target, accounts, completions, configure, demo, doctor, env, exec, forward, lock, logout, man,
+    service, start, status, unlock, whoami,
 };
 use failure::Failure;
 use ssoagent_client::{config, exit};

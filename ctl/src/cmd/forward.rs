@@ -1,8 +1,9 @@
 //! `forward HOST [SSH ARGS…]`: the agent's socket over SSH, as ssh-agent's is forwarded.
 //!
 //! 1. One `ssh … HOST sh -c '…'` makes a private (0700) directory under the remote user's
-//!    runtime directory (`$XDG_RUNTIME_DIR/ssoagent-forward`, else `~/.ssoagent/forward`) and
-//!    says where it is.
+//!    runtime directory (`$XDG_RUNTIME_DIR/ssoagent-forward`, else `~/.ssoagent/forward`),
+//!    removes a socket an earlier connection left there (sshd's own `StreamLocalBindUnlink`
+//!    is off by default) and says where it is.
 //! 2. `SSOAGENT_SOCKET=<that dir>/agent.sock` is printed for the remote side.
 //! 3. ssh is run (in this process's place) with `-R <remote socket>:<local socket>`,
 //!    `StreamLocalBindUnlink=yes` (a socket left by an earlier connection is replaced) and
@@ -39,7 +40,7 @@ const REMOTE_SETUP: &str = "umask 077; d=\"${XDG_RUNTIME_DIR:-}\"; \
     if [ -n \"$d\" ] && [ -d \"$d\" ] && [ -O \"$d\" ]; then d=\"$d/ssoagent-forward\"; \
     else d=\"$HOME/.ssoagent/forward\"; fi; \
     mkdir -p \"$d\" && chmod 700 \"$d\" && [ -O \"$d\" ] && [ ! -L \"$d\" ] && \
-    printf \"SSOAGENT_FORWARD_DIR=%s\\n\" \"$d\"";
+    rm -f \"$d/agent.sock\" && printf \"SSOAGENT_FORWARD_DIR=%s\\n\" \"$d\"";
 
 /// ssh(1) options that take an argument.
 const WITH_ARG: &str = "BbcDEeFIiJLlmOoPpQRSWw";
@@ -163,10 +164,15 @@ pub async fn run(a: ForwardArgs, autostart: bool) -> Result<(), Failure> {
     check_remote_path(&remote)?;
     println!("SSOAGENT_SOCKET={remote}");
     let mut ssh = Command::new(&a.ssh);
-    ssh.args(["-o", "StreamLocalBindUnlink=yes", "-o", "ExitOnForwardFailure=yes"])
-        .arg("-R")
-        .arg(format!("{remote}:{}", local.display()))
-        .args(opts.iter().map(|o| o.text.as_str()));
+    ssh.args([
+        "-o",
+        "StreamLocalBindUnlink=yes",
+        "-o",
+        "ExitOnForwardFailure=yes",
+    ])
+    .arg("-R")
+    .arg(format!("{remote}:{}", local.display()))
+    .args(opts.iter().map(|o| o.text.as_str()));
     let tunnel_only = flags(&opts).any(|c| c == 'N');
     if command.is_empty() && !tunnel_only {
         // The remote login shell, with the variable set.
@@ -193,12 +199,24 @@ mod tests {
 
     #[test]
     fn options_values_and_the_command_are_told_apart() {
-        let (opts, cmd) = split(&strings(&["-p", "2222", "-NT", "-oBatchMode=yes", "-i", "k", "ls", "-l"]));
+        let (opts, cmd) = split(&strings(&[
+            "-p",
+            "2222",
+            "-NT",
+            "-oBatchMode=yes",
+            "-i",
+            "k",
+            "ls",
+            "-l",
+        ]));
         let texts: Vec<_> = opts.iter().map(|o| o.text.as_str()).collect();
         assert_eq!(texts, ["-p", "2222", "-NT", "-oBatchMode=yes", "-i", "k"]);
         assert_eq!(cmd, ["ls", "-l"]);
         assert!(flags(&opts).any(|c| c == 'N'));
-        assert_eq!(setup_options(&opts), ["-p", "2222", "-T", "-oBatchMode=yes", "-i", "k"]);
+        assert_eq!(
+            setup_options(&opts),
+            ["-p", "2222", "-T", "-oBatchMode=yes", "-i", "k"]
+        );
         let (opts, cmd) = split(&strings(&["-N"]));
         assert!(setup_options(&opts).is_empty() && cmd.is_empty());
         // A value that looks like a flag is not one.
@@ -209,7 +227,13 @@ mod tests {
     #[test]
     fn remote_paths_are_plain_and_absolute() {
         assert!(check_remote_path("/run/user/1000/ssoagent-forward/agent.sock").is_ok());
-        for bad in ["rel/agent.sock", "/a b/agent.sock", "/a:b/agent.sock", "/a'b", "/a$(x)"] {
+        for bad in [
+            "rel/agent.sock",
+            "/a b/agent.sock",
+            "/a:b/agent.sock",
+            "/a'b",
+            "/a$(x)",
+        ] {
             assert!(check_remote_path(bad).is_err(), "{bad}");
         }
     }

@@ -8,7 +8,10 @@ use ssoagent_client::{AgentClient, exit, proto};
 use crate::{display::escape_controls, failure::Failure, times::when, tty};
 
 /// The profile's MFA hop and its state; `None` when its chain has none.
-pub async fn probe(client: &mut AgentClient, profile: &str) -> Result<Option<proto::MfaInfo>, Failure> {
+pub async fn probe(
+    client: &mut AgentClient,
+    profile: &str,
+) -> Result<Option<proto::MfaInfo>, Failure> {
     let info = client
         .mfa_status(proto::MfaStatusRequest {
             profile: profile.to_string(),
@@ -58,7 +61,11 @@ async fn ask_code(hop: &str, serial: &str) -> Result<String, Failure> {
     let prompt = format!("MFA code for {serial} (profile '{hop}'): ");
     let hint = format!("profile '{hop}' needs a code from its MFA device; nothing changed");
     let ask = tokio::task::spawn_blocking(move || {
-        tty::ask(&prompt, "a human must type the MFA code at a terminal", &hint)
+        tty::ask(
+            &prompt,
+            "a human must type the MFA code at a terminal",
+            &hint,
+        )
     });
     tokio::select! {
         a = ask => a.map_err(|e| Failure::new(exit::FAILED, e.to_string()))?,

@@ -60,7 +60,9 @@ fn check_code(code: &str) -> Result<()> {
     if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(Error::config("an MFA code is the 6 digits the device shows"))
+        Err(Error::config(
+            "an MFA code is the 6 digits the device shows",
+        ))
     }
 }
 

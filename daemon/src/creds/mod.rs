@@ -139,10 +139,9 @@ impl Creds {
         match (chain.parent(), chain.hops.last()) {
             // Only a human's code assumes an MFA hop ([`Creds::unlock_mfa`]): what it made is
             // served for its whole life, then a human must type a new code.
-            (Some(_), Some(hop)) if hop.mfa_serial.is_some() => {
-                self.mfa_cached(chain, session, MIN_LIFE_WHEN_AWS_FAILS)
-                    .ok_or_else(|| mfa::needs_code(&hop.profile))
-            }
+            (Some(_), Some(hop)) if hop.mfa_serial.is_some() => self
+                .mfa_cached(chain, session, MIN_LIFE_WHEN_AWS_FAILS)
+                .ok_or_else(|| mfa::needs_code(&hop.profile)),
             (Some(parent), Some(hop)) => {
                 let source = self.of(&parent).await?;
                 self.assume(hop, &source, None).await

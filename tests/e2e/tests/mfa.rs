@@ -91,14 +91,17 @@ fn a_code_typed_at_the_terminal_unlocks_the_profile_for_the_credentials_life() {
     let t = run_at_terminal(&mut cmd, "MFA code", &format!("{c}\n"), COMMAND_TIMEOUT);
     t.out.assert_ok();
     assert!(
-        t.screen
-            .contains(&format!("MFA code for {DEFAULT_MFA_SERIAL} (profile 'deploy'):")),
+        t.screen.contains(&format!(
+            "MFA code for {DEFAULT_MFA_SERIAL} (profile 'deploy'):"
+        )),
         "{}",
         t.screen
     );
     assert!(!t.screen.contains("[y/N]"), "a code is proof by itself");
     assert!(
-        t.out.stdout.contains("profile 'deploy' unlocked with MFA device"),
+        t.out
+            .stdout
+            .contains("profile 'deploy' unlocked with MFA device"),
         "{:?}",
         t.out
     );
@@ -135,7 +138,13 @@ fn a_code_typed_at_the_terminal_unlocks_the_profile_for_the_credentials_life() {
 fn a_wrong_code_is_exit_5_and_changes_nothing() {
     let w = mfa_world();
     w.unlock();
-    let out = w.ctl(&["unlock", "--profile", "deploy", "--mfa-code", &wrong_code(&w)]);
+    let out = w.ctl(&[
+        "unlock",
+        "--profile",
+        "deploy",
+        "--mfa-code",
+        &wrong_code(&w),
+    ]);
     out.assert_code(5);
     assert!(
         out.stderr.contains("MultiFactorAuthentication failed"),
@@ -173,7 +182,8 @@ fn lock_drops_mfa_backed_credentials_and_the_next_use_needs_a_new_code() {
     assert!(out.stdout.contains("session 'work' unlocked"), "{out:?}");
     w.creds("deploy");
     w.ctl(&["lock", SESSION]).assert_ok();
-    w.cred(&["--profile", "deploy"]).assert_failure(3, &["locked"]);
+    w.cred(&["--profile", "deploy"])
+        .assert_failure(3, &["locked"]);
     // The session back, but not the MFA grant: a robot is told to ask a human.
     w.unlock();
     w.cred(&["--profile", "deploy"])

@@ -68,18 +68,27 @@ pub(crate) fn check(
         return Err((true, ""));
     };
     if serial != config.mfa_serial {
-        return Err((false, "MultiFactorAuthentication failed, unable to validate MFA code."));
+        return Err((
+            false,
+            "MultiFactorAuthentication failed, unable to validate MFA code.",
+        ));
     }
     let now = step(now);
     let matched = [now.saturating_sub(1), now, now + 1]
         .into_iter()
         .find(|&c| hotp(&config.mfa_secret, c) == code);
     let Some(counter) = matched else {
-        return Err((false, "MultiFactorAuthentication failed with invalid MFA one time pass code."));
+        return Err((
+            false,
+            "MultiFactorAuthentication failed with invalid MFA one time pass code.",
+        ));
     };
     // A code is spent once used: the same or an older step is refused.
     if used.get(serial).is_some_and(|&last| counter <= last) {
-        return Err((false, "MultiFactorAuthentication failed, unable to validate MFA code."));
+        return Err((
+            false,
+            "MultiFactorAuthentication failed, unable to validate MFA code.",
+        ));
     }
     used.insert(serial.to_string(), counter);
     Ok(())
@@ -92,7 +101,11 @@ mod tests {
     #[test]
     fn rfc_6238_test_vectors() {
         // RFC 6238 appendix B, SHA-1, the last 6 of the 8 digits.
-        for (t, code) in [(59u64, "287082"), (1111111109, "081804"), (2000000000, "279037")] {
+        for (t, code) in [
+            (59u64, "287082"),
+            (1111111109, "081804"),
+            (2000000000, "279037"),
+        ] {
             let at = UNIX_EPOCH + std::time::Duration::from_secs(t);
             assert_eq!(totp(DEFAULT_MFA_SECRET, at), code, "t={t}");
         }
@@ -108,8 +121,20 @@ mod tests {
         assert_eq!(check(&c, &mut used, None, None, now), Err((true, "")));
         let wrong = if code == "000000" { "000001" } else { "000000" };
         assert!(check(&c, &mut used, serial, Some(wrong), now).is_err());
-        assert!(check(&c, &mut used, Some("arn:aws:iam::1:mfa/x"), Some(&code), now).is_err());
+        assert!(
+            check(
+                &c,
+                &mut used,
+                Some("arn:aws:iam::1:mfa/x"),
+                Some(&code),
+                now
+            )
+            .is_err()
+        );
         assert_eq!(check(&c, &mut used, serial, Some(&code), now), Ok(()));
-        assert!(check(&c, &mut used, serial, Some(&code), now).is_err(), "replayed");
+        assert!(
+            check(&c, &mut used, serial, Some(&code), now).is_err(),
+            "replayed"
+        );
     }
 }
