@@ -225,22 +225,7 @@ fn assume_role(
             }
         },
     };
-    if role_arn.name.ends_with(EXTERNAL_ID_ROLE_SUFFIX)
-        && form.get("ExternalId").map(String::as_str) != Some(EXTERNAL_ID)
-    {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            true,
-            "AccessDenied",
-            &format!(
-                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn_str}",
-                caller.arn
-            ),
-        ));
-    }
-    if st.config.mfa_roles.contains(&role_arn.name) {
-        check_mfa(st, caller, form, role_arn_str, now)?;
-    }
+    check_conditions(st, caller, form, &role_arn.name, role_arn_str, now)?;
     let role_id = role_id(&format!("{}/{}", role_arn.account, role_arn.name));
     let assumed_role_id = format!("{role_id}:{session_name}");
     let arn = format!(
@@ -271,6 +256,35 @@ fn assume_role(
             request_id()
         ),
     ))
+}
+
+/// What the role's trust policy demands: an `ExternalId` for roles named `…WithExternalId`,
+/// MFA for [`Config::mfa_roles`](crate::Config).
+fn check_conditions(
+    st: &mut World,
+    caller: &Identity,
+    form: &HashMap<String, String>,
+    role_name: &str,
+    role_arn: &str,
+    now: SystemTime,
+) -> Result<(), Response> {
+    if role_name.ends_with(EXTERNAL_ID_ROLE_SUFFIX)
+        && form.get("ExternalId").map(String::as_str) != Some(EXTERNAL_ID)
+    {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            true,
+            "AccessDenied",
+            &format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                caller.arn
+            ),
+        ));
+    }
+    if st.config.mfa_roles.iter().any(|r| r == role_name) {
+        check_mfa(st, caller, form, role_arn, now)?;
+    }
+    Ok(())
 }
 
 /// An MFA-protected role: AccessDenied unless a valid, unspent code of the device came along.
