@@ -13,7 +13,7 @@
 //! On the remote side the clients' usual checks hold: the socket's directory is private and
 //! the process serving it (the remote sshd, running as the remote user) has their uid.
 
-use std::{os::unix::process::CommandExt, path::PathBuf, process::Command};
+use std::{os::unix::process::CommandExt, process::Command};
 
 use clap::Args;
 use ssoagent_client::exit;
@@ -155,7 +155,7 @@ pub async fn run(a: ForwardArgs, autostart: bool) -> Result<(), Failure> {
     // The local end must be our daemon (the usual checks), running before ssh connects.
     daemon::connect_or_start(autostart).await?;
     let local = std::path::absolute(ssoagent_client::socket_path())
-        .unwrap_or_else(|_| PathBuf::from(ssoagent_client::socket_path()));
+        .unwrap_or_else(|_| ssoagent_client::socket_path());
     let (opts, command) = split(&a.ssh_args);
     let remote = match &a.remote_socket {
         Some(p) => p.clone(),

@@ -14,9 +14,10 @@ const NEEDS_CODE: &str =
 
 /// `dev` (SSO) → `deploy` (Deploy, MFA-protected, `mfa_serial`) → `bedrock` (no MFA of its own).
 fn mfa_world() -> World {
-    let mut cfg = Config::default();
-    cfg.mfa_roles = vec!["Deploy".into()];
-    let mut w = World::with(cfg);
+    let mut w = World::with(Config {
+        mfa_roles: vec!["Deploy".into()],
+        ..Config::default()
+    });
     w.write_aws_config(&format!(
         "{}\n{}\n\
          [profile deploy]\n\
