@@ -138,11 +138,49 @@ impl Sshd {
 
 /// `ssoagentctl forward 127.0.0.1 <ssh args> -N` running, and the remote socket it printed.
 fn forward(w: &World, sshd: &Sshd) -> (Child, String) {
+    forward_with(sshd, w.command(bin("ssoagentctl")))
+}
+
+/// The same with a pseudo-terminal as the controlling terminal of `ssoagentctl forward` and so
+/// of the ssh it becomes, as when a human runs it in a terminal. (The terminal's other end is
+/// returned: dropping it would hang the terminal up.)
+fn forward_at_a_terminal(w: &World, sshd: &Sshd) -> (Child, String, fs::File) {
+    use std::os::{fd::FromRawFd, unix::process::CommandExt};
+    // SAFETY: plain libc calls on descriptors we own; ptsname_r writes into our buffer.
+    let (master, slave) = unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        assert!(
+            m >= 0 && libc::grantpt(m) == 0 && libc::unlockpt(m) == 0,
+            "a pty"
+        );
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
+        let s = libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        assert!(s >= 0, "open the pty's slave");
+        (fs::File::from_raw_fd(m), fs::File::from_raw_fd(s))
+    };
     let mut c = w.command(bin("ssoagentctl"));
+    c.stdin(Stdio::from(slave));
+    // SAFETY: setsid and ioctl are async-signal-safe; fd 0 is the terminal's slave side.
+    unsafe {
+        c.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (child, remote) = forward_with(sshd, c);
+    (child, remote, master)
+}
+
+fn forward_with(sshd: &Sshd, mut c: Command) -> (Child, String) {
     c.args(["--no-autostart", "forward", "127.0.0.1"])
         .args(sshd.ssh_args())
         .arg("-N")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = c.spawn().expect("run ssoagentctl forward");
@@ -249,5 +287,47 @@ fn a_forwarded_socket_in_a_directory_open_to_others_is_refused() {
     )
     .assert_failure(3, &["locked"]);
     stop(fwd2);
+    stop(fwd);
+}
+
+/// Through a forwarded socket the daemon's peer is the local ssh client, which has the human's
+/// terminal; a robot on the remote host claiming a confirmation must not borrow it. Reproduced
+/// as such a robot would: a hand-made Unlock with `confirmed` over the remote socket.
+#[test]
+fn a_confirmation_forged_on_the_remote_side_is_not_believed() {
+    use ssoagent_client::proto::{UnlockRequest, agent_client::AgentClient, unlock_event::Event};
+    let mut w = World::new();
+    w.write_agent_config("store = \"file\"\npresence = \"tty\"\n");
+    w.start_daemon();
+    w.unlock();
+    w.ctl(&["lock", SESSION]).assert_ok();
+    let sshd = Sshd::start(&w);
+    let (fwd, remote, _terminal) = forward_at_a_terminal(&w, &sshd);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let events = rt.block_on(async {
+        let channel = ssoagent_client::connect(Path::new(&remote))
+            .await
+            .expect("connect through the tunnel");
+        let mut client = AgentClient::new(channel);
+        let req = UnlockRequest {
+            session: SESSION.into(),
+            confirmed: true,
+            ..Default::default()
+        };
+        let mut stream = client.unlock(req).await.expect("unlock").into_inner();
+        let mut events = Vec::new();
+        while let Some(e) = stream.message().await.expect("stream") {
+            events.push(e.event.expect("an event"));
+        }
+        events
+    });
+    assert!(
+        matches!(events.as_slice(), [Event::ConfirmationNeeded(c)] if c.session == SESSION),
+        "{events:?}"
+    );
+    assert_eq!(w.session_state(SESSION), "locked");
     stop(fwd);
 }
