@@ -200,7 +200,7 @@ fn forward_with(sshd: &Sshd, mut c: Command) -> (Child, String) {
 
 fn stop(mut child: Child) -> String {
     let _ = child.kill();
-    let _ = child.wait();
+    stop(child);
     let mut err = String::new();
     if let Some(mut e) = child.stderr.take() {
         let _ = e.read_to_string(&mut err);
@@ -330,4 +330,40 @@ fn a_confirmation_forged_on_the_remote_side_is_not_believed() {
     );
     assert_eq!(w.session_state(SESSION), "locked");
     stop(fwd);
+}
+
+/// Without `-N` or a remote command the remote login shell gets `SSOAGENT_SOCKET` set, so
+/// `credential_process = ssoagent-cred …` works there as it is: the shell reads its commands
+/// from ssh's stdin here.
+#[test]
+fn the_remote_login_shell_gets_the_socket_and_the_shim_works_there() {
+    use std::io::Write;
+    let w = World::started();
+    w.unlock();
+    let sshd = Sshd::start(&w);
+    let mut c = w.command(bin("ssoagentctl"));
+    c.args(["--no-autostart", "forward", "127.0.0.1"])
+        .args(sshd.ssh_args())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("run ssoagentctl forward");
+    let script = format!(
+        "echo \"remote SSOAGENT_SOCKET=$SSOAGENT_SOCKET\"\n{} --profile dev\nexit\n",
+        bin("ssoagent-cred").display()
+    );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let mut lines = LineReader::new(child.stdout.take().unwrap());
+    let printed = lines.wait_for("SSOAGENT_SOCKET=", COMMAND_TIMEOUT);
+    let seen = lines.wait_for("remote SSOAGENT_SOCKET=", COMMAND_TIMEOUT);
+    assert_eq!(seen.trim(), format!("remote {}", printed.trim()));
+    let json = lines.wait_for("AccessKeyId", COMMAND_TIMEOUT);
+    let creds: serde_json::Value = serde_json::from_str(json.trim()).expect("the shim's JSON");
+    assert_eq!(creds["AccessKeyId"], w.creds("dev").access_key_id.as_str());
+    stop(child);
 }
