@@ -200,7 +200,7 @@ fn forward_with(sshd: &Sshd, mut c: Command) -> (Child, String) {
 
 fn stop(mut child: Child) -> String {
     let _ = child.kill();
-    stop(child);
+    let _ = child.wait();
     let mut err = String::new();
     if let Some(mut e) = child.stderr.take() {
         let _ = e.read_to_string(&mut err);
