@@ -145,23 +145,8 @@ fn forward(w: &World, sshd: &Sshd) -> (Child, String) {
 /// of the ssh it becomes, as when a human runs it in a terminal. (The terminal's other end is
 /// returned: dropping it would hang the terminal up.)
 fn forward_at_a_terminal(w: &World, sshd: &Sshd) -> (Child, String, fs::File) {
-    use std::os::{fd::FromRawFd, unix::process::CommandExt};
-    // SAFETY: plain libc calls on descriptors we own; ptsname_r writes into our buffer.
-    let (master, slave) = unsafe {
-        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
-        assert!(
-            m >= 0 && libc::grantpt(m) == 0 && libc::unlockpt(m) == 0,
-            "a pty"
-        );
-        let mut name = [0 as libc::c_char; 128];
-        assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
-        let s = libc::open(
-            name.as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        );
-        assert!(s >= 0, "open the pty's slave");
-        (fs::File::from_raw_fd(m), fs::File::from_raw_fd(s))
-    };
+    use std::os::unix::process::CommandExt;
+    let (master, slave) = ssoagent_e2e::terminal::open_pty();
     let mut c = w.command(bin("ssoagentctl"));
     c.stdin(Stdio::from(slave));
     // SAFETY: setsid and ioctl are async-signal-safe; fd 0 is the terminal's slave side.
