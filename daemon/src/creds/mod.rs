@@ -73,11 +73,19 @@ impl Creds {
         let profile = chain.name().to_string();
         match &r {
             Ok(_) => self.events.publish(Event::Issued { caller, profile }),
-            Err(Error::NeedsUnlock(_)) => self.events.publish(Event::LockedHit {
-                caller,
-                profile,
-                session: chain.session().key.clone(),
-            }),
+            // Locked or expired; not an unlocked session's MFA hop waiting for a code.
+            Err(Error::NeedsUnlock(_))
+                if self
+                    .sessions
+                    .check_issuable(&self.sessions.get(&chain.session().key))
+                    .is_err() =>
+            {
+                self.events.publish(Event::LockedHit {
+                    caller,
+                    profile,
+                    session: chain.session().key.clone(),
+                })
+            }
             Err(_) => {}
         }
         r

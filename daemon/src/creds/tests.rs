@@ -209,6 +209,7 @@ async fn an_mfa_hop_is_assumed_only_with_a_code_and_served_for_its_life() {
     deploy.hops[0].mfa_serial = Some("arn:aws:iam::1:mfa/me".into());
     let prod = World::hop(deploy.clone(), "prod");
     let calls = || w.aws.assume_calls.load(std::sync::atomic::Ordering::SeqCst);
+    let mut hits = w.events.subscribe();
     for chain in [&deploy, &prod] {
         let r = w.creds.get(caller(), chain).await;
         assert!(
@@ -217,6 +218,10 @@ async fn an_mfa_hop_is_assumed_only_with_a_code_and_served_for_its_life() {
         );
     }
     assert_eq!(calls(), 0, "never assumed without a code");
+    assert!(
+        hits.try_recv().is_err(),
+        "an unlocked session is not a locked hit"
+    );
     let t = w.creds.mfa_target(&prod).unwrap();
     assert_eq!((t.profile.as_str(), t.expires_at), ("deploy", None));
     let bad = w.creds.unlock_mfa(caller(), &prod, "12345").await;
