@@ -20,9 +20,16 @@ pub fn for_status(status: &tonic::Status) -> i32 {
         Code::InvalidArgument | Code::NotFound | Code::OutOfRange => USAGE,
         Code::FailedPrecondition => LOCKED,
         // The connection broke before the daemon answered.
-        Code::Unavailable if status.message().starts_with("transport error") => UNREACHABLE,
+        _ if lost_connection(status) => UNREACHABLE,
         _ => FAILED,
     }
+}
+
+/// The connection broke before the daemon answered: tonic's own "transport error" (Unavailable,
+/// or Unknown when a forwarded socket's sshd accepts and then has no tunnel behind it).
+fn lost_connection(status: &tonic::Status) -> bool {
+    matches!(status.code(), Code::Unavailable | Code::Unknown)
+        && status.message().starts_with("transport error")
 }
 
 /// The one line a user sees for a daemon's error answer.
@@ -31,7 +38,7 @@ pub fn message(status: &tonic::Status) -> String {
         Code::Unimplemented => {
             "ssoagentd speaks another protocol version; restart it: ssoagentctl restart".into()
         }
-        Code::Unavailable if status.message().starts_with("transport error") => {
+        _ if lost_connection(status) => {
             format!(
                 "lost the connection to ssoagentd ({}); is it running? try: ssoagentctl status",
                 status.message()

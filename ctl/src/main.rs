@@ -11,8 +11,8 @@ mod util;
 
 use clap::{Parser, Subcommand};
 use cmd::{
-    Target, accounts, completions, configure, demo, doctor, env, exec, lock, logout, man, service,
-    start, status, unlock, whoami,
+    Target, accounts, completions, configure, demo, doctor, env, exec, forward, lock, logout, man,
+    service, start, status, unlock, whoami,
 };
 use failure::Failure;
 use ssoagent_client::{config, exit};
@@ -118,6 +118,11 @@ Its exit code is passed through. A locked session is exit 3, never a login.")]
     /// Run ssoagentd as a user service (systemd socket activation, or launchd).
     #[command(subcommand)]
     Service(service::Action),
+    /// Forward the agent's socket to HOST over SSH (ssh -R), as ssh-agent's is forwarded.
+    #[command(after_help = "Example: ssoagentctl forward build-box -- -p 2222\n\
+Prints SSOAGENT_SOCKET=<remote socket> for the remote side; without a remote command or -N\n\
+the remote login shell gets it set. The remote socket's directory is made 0700.")]
+    Forward(forward::ForwardArgs),
     /// Print shell completions, e.g. ssoagentctl completions bash > /etc/bash_completion.d/ssoagentctl
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff), e.g. ssoagentctl man > ~/.local/share/man/man1/ssoagentctl.1
@@ -160,6 +165,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Service(action) => service::run(action).await,
         Cmd::Doctor => doctor::run().await,
         Cmd::Configure(a) => configure::run(a, autostart).await,
+        Cmd::Forward(a) => forward::run(a, autostart).await,
         Cmd::Completions { shell } => completions::run(shell),
         Cmd::Man => man::run(),
     }

@@ -17,7 +17,18 @@ pub const NO_TERMINAL: &str = "a human must confirm this at a terminal";
 /// for y/yes, `Ok(false)` for anything else (Enter included). Without a controlling terminal:
 /// a failure with exit code 3 saying [`NO_TERMINAL`], then `hint`.
 pub fn confirm(question: &str, hint: &str) -> Result<bool, Failure> {
-    let refuse = |why: String| Failure::new(exit::LOCKED, format!("{NO_TERMINAL} ({why}); {hint}"));
+    let answer = ask_line(&format!("{question} [y/N] "), NO_TERMINAL, hint)?;
+    Ok(is_yes(&answer))
+}
+
+/// Shows `prompt` on the terminal and reads one line from it, trimmed. Without a controlling
+/// terminal: a failure with exit code 3 saying `refusal`, then `hint`.
+pub fn ask(prompt: &str, refusal: &str, hint: &str) -> Result<String, Failure> {
+    Ok(ask_line(prompt, refusal, hint)?.trim().to_string())
+}
+
+fn ask_line(prompt: &str, refusal: &str, hint: &str) -> Result<String, Failure> {
+    let refuse = |why: String| Failure::new(exit::LOCKED, format!("{refusal} ({why}); {hint}"));
     let tty = OpenOptions::new()
         .read(true)
         .write(true)
@@ -30,14 +41,14 @@ pub fn confirm(question: &str, hint: &str) -> Result<bool, Failure> {
             })
         })?;
     let mut out = tty.try_clone().map_err(|e| refuse(e.to_string()))?;
-    write!(out, "{question} [y/N] ")
+    write!(out, "{prompt}")
         .and_then(|()| out.flush())
         .map_err(|e| refuse(format!("cannot write to the terminal: {e}")))?;
     let mut answer = String::new();
     BufReader::new(tty)
         .read_line(&mut answer)
         .map_err(|e| refuse(format!("cannot read the terminal: {e}")))?;
-    Ok(is_yes(&answer))
+    Ok(answer)
 }
 
 fn is_yes(answer: &str) -> bool {

@@ -21,7 +21,7 @@ use crate::{
     aws::{AccountRoles, Aws, AwsError, CallerIdentity, RoleCredentials},
     caller::Caller,
     clock::SharedClock,
-    creds::{Creds, DEFAULT_STS_REGION},
+    creds::{Creds, DEFAULT_STS_REGION, MfaTarget},
     error::{Error, Result},
     events::{Event, Events},
     login::Prompt,
@@ -113,6 +113,23 @@ impl Agent {
         let chain = self.config.profile(profile).await?;
         let creds = self.creds.get(caller, &chain).await?;
         Ok((chain, creds))
+    }
+
+    /// The role hop of a profile that an MFA code would be used for, and its state; `None`
+    /// when no hop of its chain has `mfa_serial`.
+    pub async fn mfa_target(&self, profile: &str) -> Result<Option<MfaTarget>> {
+        let chain = self.config.profile(profile).await?;
+        if !chain.hops.iter().any(|h| h.mfa_serial.is_some()) {
+            return Ok(None);
+        }
+        self.creds.mfa_target(&chain).map(Some)
+    }
+
+    /// Assumes a profile's MFA hop with a code a human typed; cached for the credentials' life.
+    pub async fn unlock_mfa(&self, caller: Caller, profile: &str, code: &str) -> Result<MfaTarget> {
+        let chain = self.config.profile(profile).await?;
+        let (target, _) = self.creds.unlock_mfa(caller, &chain, code).await?;
+        Ok(target)
     }
 
     /// STS GetCallerIdentity with a profile's credentials; remembered for status.

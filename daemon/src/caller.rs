@@ -31,13 +31,18 @@ impl std::fmt::Display for Caller {
 impl Caller {
     /// Whether the calling process has a controlling terminal (Linux: `tty_nr`, field 7 of
     /// `/proc/PID/stat`, is not 0). A confirmation "typed at a terminal" from a process
-    /// without one is not believed. Elsewhere, and for the daemon's own test seams, `true`.
+    /// without one is not believed. Nor from an `ssh` client: it only forwards the socket
+    /// (`ssoagentctl forward`), and the terminal it has is the local human's, not that of
+    /// whoever asks on the remote host. Elsewhere, and for the daemon's own test seams, `true`.
     pub fn has_controlling_terminal(&self) -> bool {
         #[cfg(target_os = "linux")]
         {
             let Some(pid) = self.pid.filter(|p| *p > 0) else {
                 return false;
             };
+            if is_ssh_client(pid) {
+                return false;
+            }
             std::fs::read_to_string(format!("/proc/{pid}/stat"))
                 .ok()
                 .and_then(|s| tty_nr(&s))
@@ -48,6 +53,13 @@ impl Caller {
             true
         }
     }
+}
+
+/// The process is an OpenSSH client (`/proc/PID/exe` named `ssh`): a forwarded socket's far end.
+#[cfg(target_os = "linux")]
+fn is_ssh_client(pid: i32) -> bool {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .is_ok_and(|exe| exe.file_name().is_some_and(|n| n == "ssh"))
 }
 
 /// Field 7 of a `/proc/PID/stat` line. The command name (field 2) is in parentheses and may

@@ -37,6 +37,14 @@ pub enum Event {
         session: String,
         error: String,
     },
+    /// A human typed an MFA code for a role hop (`mfa_serial`); `error` when it was refused.
+    Mfa {
+        caller: Caller,
+        profile: String,
+        session: String,
+        mfa_serial: String,
+        error: Option<String>,
+    },
 }
 
 /// The sending side; cheap to clone.

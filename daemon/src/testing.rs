@@ -141,7 +141,8 @@ impl Upstream for FakeAws {
         p: AssumeRoleParams<'_>,
     ) -> Result<RoleCredentials, AwsError> {
         let n = self.assume_calls.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok(self.creds(&format!("STS-{}-{n}", p.role_arn)))
+        let mfa = if p.mfa.is_some() { "MFA-" } else { "" };
+        Ok(self.creds(&format!("STS-{mfa}{}-{n}", p.role_arn)))
     }
 }
 
@@ -277,6 +278,7 @@ impl World {
             external_id: None,
             duration_seconds: None,
             region: None,
+            mfa_serial: None,
         });
         chain
     }

@@ -33,6 +33,9 @@ pub struct UnlockArgs {
     /// report each one that fails (exit 5 if any does).
     #[arg(long)]
     verify: bool,
+    /// The code of the profile's MFA device (mfa_serial), instead of asking at the terminal.
+    #[arg(long, requires = "profile", value_name = "CODE")]
+    mfa_code: Option<String>,
 }
 
 pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<(), Failure> {
@@ -51,6 +54,40 @@ pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<()
         None => 0,
     };
     let mut client = daemon::connect_or_start(autostart).await?;
+    let mfa = match &a.profile {
+        Some(p) => super::mfa::probe(&mut client, p).await?,
+        None => None,
+    };
+    if mfa.is_none() && a.mfa_code.is_some() {
+        return Err(Failure::new(
+            exit::USAGE,
+            "--mfa-code: the profile has no role hop with mfa_serial",
+        ));
+    }
+    // An MFA code proves a human by itself: an issuing session is not unlocked again.
+    let session_issuing = mfa.as_ref().is_some_and(|m| m.session_unlocked) && !force_login;
+    let session = if session_issuing {
+        mfa.as_ref().map(|m| m.session.clone()).unwrap_or_default()
+    } else {
+        unlock_session(&mut client, &a, for_seconds, force_login).await?
+    };
+    if let (Some(m), Some(p)) = (&mfa, &a.profile) {
+        super::mfa::unlock(&mut client, p, m, a.mfa_code.clone()).await?;
+    }
+    if a.verify {
+        return verify(&mut client, &session).await;
+    }
+    Ok(())
+}
+
+/// Unlocks the session (asking for a confirmation at the terminal when the daemon wants one),
+/// reports it and returns its name.
+async fn unlock_session(
+    client: &mut ssoagent_client::AgentClient,
+    a: &UnlockArgs,
+    for_seconds: u64,
+    force_login: bool,
+) -> Result<String, Failure> {
     let mut req = proto::UnlockRequest {
         session: a.session.clone().unwrap_or_default(),
         profile: a.profile.clone().unwrap_or_default(),
@@ -60,7 +97,7 @@ pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<()
         confirmed: false,
     };
     loop {
-        let unlocked = match unlock_once(&mut client, req.clone(), a.no_browser).await? {
+        let unlocked = match unlock_once(client, req.clone(), a.no_browser).await? {
             Answer::Unlocked(u) => u,
             Answer::ConfirmationNeeded(c) => {
                 // Asked once: a daemon that asks again did not believe the confirmation.
@@ -83,10 +120,7 @@ pub async fn run(a: UnlockArgs, force_login: bool, autostart: bool) -> Result<()
             when(unlocked.token_expires_at),
             escape_controls(&unlocked.store)
         );
-        if a.verify {
-            return verify(&mut client, &unlocked.session).await;
-        }
-        return Ok(());
+        return Ok(unlocked.session);
     }
 }
 

@@ -21,6 +21,8 @@ pub struct AssumeRoleParams<'a> {
     pub session_name: &'a str,
     pub external_id: Option<&'a str>,
     pub duration_seconds: Option<i32>,
+    /// The MFA device and the code a human typed for it (`SerialNumber`, `TokenCode`).
+    pub mfa: Option<(&'a str, &'a str)>,
 }
 
 impl Aws {
@@ -57,6 +59,8 @@ impl Aws {
             .role_session_name(p.session_name)
             .set_external_id(p.external_id.map(str::to_string))
             .set_duration_seconds(p.duration_seconds)
+            .set_serial_number(p.mfa.map(|(serial, _)| serial.to_string()))
+            .set_token_code(p.mfa.map(|(_, code)| code.to_string()))
             .send()
             .await
             .map_err(|e| classify("AssumeRole", e))?;

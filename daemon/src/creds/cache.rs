@@ -168,6 +168,22 @@ impl<V: Clone + Expiring> Cache<V> {
         Some(self.load_into(&slot, stamp, load).await)
     }
 
+    /// Loads `key` now, after any load already running, whatever is cached: for a value only
+    /// a human can make (role credentials assumed with an MFA code).
+    pub async fn load_now<E, Fut>(
+        &self,
+        key: &str,
+        stamp: &Stamp,
+        load: impl FnOnce() -> Fut,
+    ) -> Result<V, E>
+    where
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let slot = self.slot(key);
+        let _loading = slot.load.lock().await;
+        self.load_into(&slot, stamp, load).await
+    }
+
     async fn load_into<E, Fut>(
         &self,
         slot: &Slot<V>,

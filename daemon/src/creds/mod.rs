@@ -4,6 +4,9 @@
 //! expired session at the root of the chain is refused at once.
 
 pub mod cache;
+mod mfa;
+
+pub use self::mfa::MfaTarget;
 mod refresh_ahead;
 
 use std::{
@@ -70,11 +73,19 @@ impl Creds {
         let profile = chain.name().to_string();
         match &r {
             Ok(_) => self.events.publish(Event::Issued { caller, profile }),
-            Err(Error::NeedsUnlock(_)) => self.events.publish(Event::LockedHit {
-                caller,
-                profile,
-                session: chain.session().key.clone(),
-            }),
+            // Locked or expired; not an unlocked session's MFA hop waiting for a code.
+            Err(Error::NeedsUnlock(_))
+                if self
+                    .sessions
+                    .check_issuable(&self.sessions.get(&chain.session().key))
+                    .is_err() =>
+            {
+                self.events.publish(Event::LockedHit {
+                    caller,
+                    profile,
+                    session: chain.session().key.clone(),
+                })
+            }
             Err(_) => {}
         }
         r
@@ -134,9 +145,14 @@ impl Creds {
     /// Fetches a chain's credentials from AWS (callers hold the cache slot's load lock).
     async fn fetch(&self, chain: &Chain, session: &Session) -> Result<Arc<RoleCredentials>> {
         match (chain.parent(), chain.hops.last()) {
+            // Only a human's code assumes an MFA hop ([`Creds::unlock_mfa`]): what it made is
+            // served for its whole life, then a human must type a new code.
+            (Some(_), Some(hop)) if hop.mfa_serial.is_some() => self
+                .mfa_cached(chain, session, MIN_LIFE_WHEN_AWS_FAILS)
+                .ok_or_else(|| mfa::needs_code(&hop.profile)),
             (Some(parent), Some(hop)) => {
                 let source = self.of(&parent).await?;
-                self.assume(hop, &source).await
+                self.assume(hop, &source, None).await
             }
             _ => match &chain.source {
                 Source::Sso(p) => self.fetch_sso(session, p).await,
@@ -166,10 +182,12 @@ impl Creds {
         }
     }
 
+    /// Assumes a hop's role; `mfa_code` only from a human ([`Creds::unlock_mfa`]).
     async fn assume(
         &self,
         hop: &RoleHop,
         source: &RoleCredentials,
+        mfa_code: Option<&str>,
     ) -> Result<Arc<RoleCredentials>> {
         let region = hop.region.as_deref().unwrap_or(DEFAULT_STS_REGION);
         let params = AssumeRoleParams {
@@ -177,6 +195,7 @@ impl Creds {
             session_name: &hop.role_session_name,
             external_id: hop.external_id.as_deref(),
             duration_seconds: hop.duration_seconds,
+            mfa: mfa_code.and_then(|code| hop.mfa_serial.as_deref().map(|s| (s, code))),
         };
         match self.upstream.assume_role(region, source, params).await {
             Ok(creds) => {

@@ -199,3 +199,62 @@ async fn a_window_that_ends_during_a_fetch_issues_nothing() {
         "a locked hit, never an issue"
     );
 }
+
+#[tokio::test]
+async fn an_mfa_hop_is_assumed_only_with_a_code_and_served_for_its_life() {
+    let w = World::new().await;
+    w.store_token(8 * 60 * MIN, true);
+    w.unlock(None).await;
+    let mut deploy = World::hop(World::profile("dev", "111111111111"), "deploy");
+    deploy.hops[0].mfa_serial = Some("arn:aws:iam::1:mfa/me".into());
+    let prod = World::hop(deploy.clone(), "prod");
+    let calls = || w.aws.assume_calls.load(std::sync::atomic::Ordering::SeqCst);
+    let mut hits = w.events.subscribe();
+    for chain in [&deploy, &prod] {
+        let r = w.creds.get(caller(), chain).await;
+        assert!(
+            matches!(&r, Err(Error::NeedsUnlock(m)) if m.contains("profile 'deploy' needs an MFA code; a human must run: ssoagentctl unlock --profile deploy")),
+            "{r:?}"
+        );
+    }
+    assert_eq!(calls(), 0, "never assumed without a code");
+    assert!(
+        hits.try_recv().is_err(),
+        "an unlocked session is not a locked hit"
+    );
+    let t = w.creds.mfa_target(&prod).unwrap();
+    assert_eq!((t.profile.as_str(), t.expires_at), ("deploy", None));
+    let bad = w.creds.unlock_mfa(caller(), &prod, "12345").await;
+    assert!(matches!(bad, Err(Error::Config(_))), "{bad:?}");
+    let mut events = w.events.subscribe();
+    let (t, c) = w.creds.unlock_mfa(caller(), &prod, "123456").await.unwrap();
+    assert!(c.access_key_id.starts_with("STS-MFA-"), "{c:?}");
+    assert_eq!(t.expires_at, Some(c.expires_at));
+    assert!(
+        matches!(events.try_recv(), Ok(Event::Mfa { profile, error: None, .. }) if profile == "deploy")
+    );
+    // Served for its whole life, even inside the refresh window; then a human must act again.
+    w.clock.advance(58 * MIN);
+    assert_eq!(
+        w.creds.get(caller(), &deploy).await.unwrap().access_key_id,
+        c.access_key_id
+    );
+    w.creds.get(caller(), &prod).await.unwrap();
+    assert_eq!(calls(), 2, "one MFA AssumeRole, one for prod");
+    w.clock.advance(2 * MIN);
+    assert!(matches!(
+        w.creds.get(caller(), &deploy).await,
+        Err(Error::NeedsUnlock(_))
+    ));
+    // A lock drops them.
+    w.creds
+        .unlock_mfa(caller(), &deploy, "654321")
+        .await
+        .unwrap();
+    w.sessions.lock(caller(), &["work".into()]).await;
+    w.creds.drop_session("work");
+    w.unlock(None).await;
+    assert!(
+        matches!(w.creds.get(caller(), &deploy).await, Err(Error::NeedsUnlock(m)) if m.contains("MFA"))
+    );
+}

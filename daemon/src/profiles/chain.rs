@@ -59,6 +59,8 @@ pub struct RoleHop {
     pub duration_seconds: Option<i32>,
     /// The STS region: the profile's `region`, else us-east-1 (the SDKs' default).
     pub region: Option<String>,
+    /// The MFA device (`mfa_serial`): the role is assumed only with a code a human typed.
+    pub mfa_serial: Option<String>,
 }
 
 /// A resolved profile: its source, then its hops (the last one is the profile itself).
@@ -107,6 +109,14 @@ impl Chain {
         })
     }
 
+    /// The chain up to and including hop `i` (the profile that defines that hop).
+    pub fn prefix(&self, i: usize) -> Chain {
+        Chain {
+            source: self.source.clone(),
+            hops: self.hops[..=i].to_vec(),
+        }
+    }
+
     /// The last hop's `source_profile`, for chained profiles.
     pub fn source_profile(&self) -> Option<String> {
         self.parent().map(|p| p.name().to_string())
@@ -119,8 +129,8 @@ impl Chain {
         let mut out = format!("sso|{}|{}|{}", p.session.key, p.account_id, p.role_name);
         for h in &self.hops {
             out = format!(
-                "sts|{}|{}|{:?}|{:?}|{out}",
-                h.role_arn, h.role_session_name, h.external_id, h.duration_seconds
+                "sts|{}|{}|{:?}|{:?}|{:?}|{out}",
+                h.role_arn, h.role_session_name, h.external_id, h.duration_seconds, h.mfa_serial
             );
         }
         out

@@ -73,7 +73,7 @@ pub(super) fn resolve(
 
 fn chained(set: &ProfileSet, p: &Profile, file: &str, chain: &mut Vec<String>) -> Result<Chain> {
     let name = p.name();
-    for unsupported in ["mfa_serial", "credential_source", "web_identity_token_file"] {
+    for unsupported in ["credential_source", "web_identity_token_file"] {
         if p.get(unsupported).is_some() {
             return Err(Error::config(format!(
                 "profile '{name}' uses {unsupported}, which ssoagent does not support yet"
@@ -115,6 +115,10 @@ fn chained(set: &ProfileSet, p: &Profile, file: &str, chain: &mut Vec<String>) -
         external_id: p.get("external_id").map(str::to_string),
         duration_seconds,
         region: p.get("region").map(str::to_string),
+        mfa_serial: p
+            .get("mfa_serial")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
     });
     Ok(resolved)
 }
@@ -304,6 +308,11 @@ source_profile = dev
 mfa_serial = arn:aws:iam::1:mfa/me
 ";
 
+    async fn prod_hops_without_mfa(set: &ProfileSet) -> Vec<Option<String>> {
+        let prod = chain_of(set, "prod").unwrap();
+        prod.hops.into_iter().map(|h| h.mfa_serial).collect()
+    }
+
     fn chain_of(set: &ProfileSet, name: &str) -> Result<Chain> {
         resolve(set, name, "/cfg", &mut Vec::new())
     }
@@ -348,8 +357,12 @@ mfa_serial = arn:aws:iam::1:mfa/me
             e.contains("cycle") && e.contains("loop-a -> loop-b -> loop-a"),
             "{e}"
         );
-        let e = chain_of(&set, "mfa").unwrap_err().to_string();
-        assert!(e.contains("mfa_serial"), "{e}");
+        let mfa = chain_of(&set, "mfa").unwrap();
+        assert_eq!(
+            mfa.hops[0].mfa_serial.as_deref(),
+            Some("arn:aws:iam::1:mfa/me")
+        );
+        assert_eq!(prod_hops_without_mfa(&set).await, [None, None]);
         let e = chain_of(&set, "nope").unwrap_err().to_string();
         assert!(e.contains("not found"), "{e}");
     }

@@ -145,8 +145,40 @@ fn unlocked_event(o: UnlockOutcome, store: String) -> pb::UnlockEvent {
     }
 }
 
+fn mfa_info(t: crate::creds::MfaTarget) -> pb::MfaInfo {
+    pb::MfaInfo {
+        profile: t.profile,
+        mfa_serial: t.mfa_serial,
+        session: t.session,
+        session_unlocked: t.session_unlocked,
+        credentials_expire_at: secs(t.expires_at),
+    }
+}
+
 #[tonic::async_trait]
 impl AgentRpc for Service {
+    #[instrument(skip_all)]
+    async fn mfa_status(
+        &self,
+        req: Request<pb::MfaStatusRequest>,
+    ) -> Result<Response<pb::MfaInfo>, Status> {
+        caller(&req)?;
+        let profile = req.into_inner().profile;
+        let t = self.agent.mfa_target(&profile).await?;
+        Ok(Response::new(t.map(mfa_info).unwrap_or_default()))
+    }
+
+    #[instrument(skip_all)]
+    async fn unlock_mfa(
+        &self,
+        req: Request<pb::UnlockMfaRequest>,
+    ) -> Result<Response<pb::MfaInfo>, Status> {
+        let caller = caller(&req)?;
+        let r = req.into_inner();
+        let t = self.agent.unlock_mfa(caller, &r.profile, &r.code).await?;
+        Ok(Response::new(mfa_info(t)))
+    }
+
     #[instrument(skip_all)]
     async fn status(
         &self,

@@ -116,7 +116,7 @@ pub fn run_at_terminal(
 }
 
 /// A new pseudo-terminal: (master, slave), neither our controlling terminal.
-fn open_pty() -> (File, File) {
+pub fn open_pty() -> (File, File) {
     // SAFETY: plain libc calls on descriptors we own; ptsname_r writes into our buffer.
     unsafe {
         let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);

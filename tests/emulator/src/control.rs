@@ -180,6 +180,13 @@ pub(crate) fn apply_settings(
             "verification_uri_complete" => {
                 c.verification_uri_complete = Some(v.clone()).filter(|v| !v.is_empty())
             }
+            "mfa_roles" => {
+                c.mfa_roles = v
+                    .split(',')
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }
             other => return Err(format!("unknown setting {other:?}")),
         }
     }

@@ -27,6 +27,7 @@
 //! * `POST /_emulator/config?access_token_ttl=10m&auto_approve=false&...` (every [`Config`] knob
 //!   except `accounts`; durations in humantime syntax; `verification_uri_complete=` empty
 //!   restores the emulator's own URL)
+//!   (`mfa_roles=Deploy,Admin` marks roles MFA-protected)
 //! * `GET  /_emulator/state` → `{"activeAccessTokens": n, "pendingApprovals": n}`
 
 // Helpers return `Result<_, Response>` so handlers can answer early with the
@@ -35,6 +36,7 @@
 
 mod control;
 mod faults;
+pub mod mfa;
 mod oidc;
 mod portal;
 mod server;
@@ -105,6 +107,12 @@ pub struct Config {
     /// `verificationUriComplete` instead of the emulator's own `/device` page:
     /// for tests of what clients do with a hostile identity provider's URL.
     pub verification_uri_complete: Option<String>,
+    /// Role names (the last part of the ARN) that AssumeRole serves only with MFA: the
+    /// `SerialNumber` [`Config::mfa_serial`] and a TOTP `TokenCode` of [`Config::mfa_secret`]
+    /// ([`mfa::totp`]).
+    pub mfa_roles: Vec<String>,
+    pub mfa_serial: String,
+    pub mfa_secret: Vec<u8>,
 }
 
 impl Default for Config {
@@ -135,6 +143,9 @@ impl Default for Config {
             approve_after_polls: 1,
             page_size: 2,
             verification_uri_complete: None,
+            mfa_roles: Vec::new(),
+            mfa_serial: mfa::DEFAULT_MFA_SERIAL.to_string(),
+            mfa_secret: mfa::DEFAULT_MFA_SECRET.to_vec(),
         }
     }
 }

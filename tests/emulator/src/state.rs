@@ -118,6 +118,8 @@ pub(crate) struct State {
     pub access_tokens: HashMap<String, AccessToken>,
     pub refresh_tokens: HashMap<String, RefreshToken>,
     pub keys: HashMap<String, IssuedKey>,
+    /// The last TOTP step accepted per MFA serial (codes are spent once used).
+    pub mfa_used: HashMap<String, u64>,
     next_session: u64,
 }
 

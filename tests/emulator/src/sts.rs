@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::Op;
 use crate::faults;
+use crate::mfa;
 use crate::server::AppState;
 use crate::state::{Identity, State as World, role_id};
 use crate::util::{parse_form, request_id, rfc3339, xml_escape};
@@ -224,19 +225,7 @@ fn assume_role(
             }
         },
     };
-    if role_arn.name.ends_with(EXTERNAL_ID_ROLE_SUFFIX)
-        && form.get("ExternalId").map(String::as_str) != Some(EXTERNAL_ID)
-    {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            true,
-            "AccessDenied",
-            &format!(
-                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn_str}",
-                caller.arn
-            ),
-        ));
-    }
+    check_conditions(st, caller, form, &role_arn.name, role_arn_str, now)?;
     let role_id = role_id(&format!("{}/{}", role_arn.account, role_arn.name));
     let assumed_role_id = format!("{role_id}:{session_name}");
     let arn = format!(
@@ -267,6 +256,59 @@ fn assume_role(
             request_id()
         ),
     ))
+}
+
+/// What the role's trust policy demands: an `ExternalId` for roles named `…WithExternalId`,
+/// MFA for [`Config::mfa_roles`](crate::Config).
+fn check_conditions(
+    st: &mut World,
+    caller: &Identity,
+    form: &HashMap<String, String>,
+    role_name: &str,
+    role_arn: &str,
+    now: SystemTime,
+) -> Result<(), Response> {
+    if role_name.ends_with(EXTERNAL_ID_ROLE_SUFFIX)
+        && form.get("ExternalId").map(String::as_str) != Some(EXTERNAL_ID)
+    {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            true,
+            "AccessDenied",
+            &format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                caller.arn
+            ),
+        ));
+    }
+    if st.config.mfa_roles.iter().any(|r| r == role_name) {
+        check_mfa(st, caller, form, role_arn, now)?;
+    }
+    Ok(())
+}
+
+/// An MFA-protected role: AccessDenied unless a valid, unspent code of the device came along.
+fn check_mfa(
+    st: &mut World,
+    caller: &Identity,
+    form: &HashMap<String, String>,
+    role_arn: &str,
+    now: SystemTime,
+) -> Result<(), Response> {
+    let serial = form.get("SerialNumber").map(String::as_str);
+    let code = form.get("TokenCode").map(String::as_str);
+    let config = st.config.clone();
+    mfa::check(&config, &mut st.mfa_used, serial, code, now).map_err(|(missing, message)| {
+        let message = if missing {
+            format!(
+                "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+                caller.arn
+            )
+        } else {
+            message.to_string()
+        };
+        error(StatusCode::FORBIDDEN, true, "AccessDenied", &message)
+    })
 }
 
 fn get_caller_identity(caller: &Identity) -> Response {
