@@ -4,6 +4,7 @@
 //! expired session at the root of the chain is refused at once.
 
 pub mod cache;
+mod oidc;
 mod refresh_ahead;
 
 use std::{
@@ -140,6 +141,7 @@ impl Creds {
             }
             _ => match &chain.source {
                 Source::Sso(p) => self.fetch_sso(session, p).await,
+                Source::Oidc(o) => self.fetch_oidc(session, o).await,
             },
         }
     }
