@@ -33,14 +33,22 @@
 // protocol's error; the size of `Response` does not matter in a test tool.
 #![allow(clippy::result_large_err)]
 
+mod cognito;
 mod control;
 mod faults;
+pub mod idp;
+mod idp_control;
+mod idp_keys;
 mod oidc;
 mod portal;
 mod server;
 mod state;
 mod sts;
 mod util;
+mod web_identity;
+
+pub use idp::IdpConfig;
+pub use idp_keys::SigningKey;
 
 use std::collections::HashMap;
 use std::fmt;
