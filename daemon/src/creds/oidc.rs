@@ -23,58 +23,73 @@ impl Creds {
         o: &OidcRole,
     ) -> Result<Arc<RoleCredentials>> {
         let (id_token, _) = self.sessions.access_token(session).await?;
-        let Some(provider) = self.sessions.provider(&session.key) else {
-            return Err(Error::config(format!(
-                "profile '{}': no [providers.{}] in the agent config",
-                o.name, session.key
-            )));
-        };
-        let (r, what) = match &provider.identity_pool_id {
-            Some(pool) => {
-                let region = provider
-                    .region
-                    .clone()
-                    .or_else(|| pool.split_once(':').map(|(r, _)| r.to_string()))
-                    .unwrap_or_else(|| DEFAULT_STS_REGION.to_string());
-                let login_key = login_key(&provider.issuer);
-                let p = CognitoParams {
-                    identity_pool_id: pool,
-                    login_key: &login_key,
-                    id_token: &id_token,
-                    custom_role_arn: o.role_arn.as_deref(),
-                };
-                (self.upstream.cognito(&region, p).await, format!("identity pool {pool}"))
+        let (mut r, what) = self.exchange(session, o, &id_token).await?;
+        if let Err(AwsError::Unauthorized(detail)) = &r {
+            // AWS calls the token expired: refresh once and try again; a refresh that fails
+            // (or a token AWS still refuses) ends the session.
+            warn!(session = %session.key, %detail, "AWS rejected the id_token as expired; refreshing");
+            match self.sessions.force_refresh(session).await {
+                Some(fresh) => r = self.exchange(session, o, &fresh).await?.0,
+                None => return Err(self.sessions.token_rejected(&session.key)),
             }
-            None => {
-                let Some(role_arn) = &o.role_arn else {
-                    return Err(Error::config(format!(
-                        "profile '{}' has ssoagent_provider = {} but no ssoagent_role_arn (the role to assume with the id_token)",
-                        o.name, session.key
-                    )));
-                };
-                let claim = provider.role_session_name_claim.as_deref();
-                let name = role_session_name(&id_token, claim);
-                let p = WebIdentityParams {
-                    role_arn,
-                    session_name: &name,
-                    id_token: &id_token,
-                    duration_seconds: o.duration_seconds,
-                };
-                let region = o.region.as_deref().unwrap_or(DEFAULT_STS_REGION);
-                (self.upstream.web_identity(region, p).await, role_arn.clone())
-            }
-        };
+        }
         match r {
             Ok(c) => {
                 info!(profile = %o.name, provider = %session.key, via = %what, "fetched credentials with the id_token");
                 Ok(Arc::new(c))
             }
             Err(AwsError::Unauthorized(detail)) => {
-                warn!(session = %session.key, %detail, "AWS rejected the id_token as expired; session expired");
+                warn!(session = %session.key, %detail, "AWS rejected a fresh id_token as expired; session expired");
                 Err(self.sessions.token_rejected(&session.key))
             }
             Err(e) => Err(e.into_error(format!("profile '{}' ({what})", o.name))),
         }
+    }
+
+    /// One exchange of the id_token for credentials, and what it was exchanged with.
+    async fn exchange(
+        &self,
+        session: &Session,
+        o: &OidcRole,
+        id_token: &Secret,
+    ) -> Result<(Result<RoleCredentials, AwsError>, String)> {
+        let Some(provider) = self.sessions.provider(&session.key) else {
+            return Err(Error::config(format!(
+                "profile '{}': no [providers.{}] in the agent config",
+                o.name, session.key
+            )));
+        };
+        if let Some(pool) = &provider.identity_pool_id {
+            let region = provider
+                .region
+                .clone()
+                .or_else(|| pool.split_once(':').map(|(r, _)| r.to_string()))
+                .unwrap_or_else(|| DEFAULT_STS_REGION.to_string());
+            let login_key = login_key(&provider.issuer);
+            let p = CognitoParams {
+                identity_pool_id: pool,
+                login_key: &login_key,
+                id_token,
+                custom_role_arn: o.role_arn.as_deref(),
+            };
+            let r = self.upstream.cognito(&region, p).await;
+            return Ok((r, format!("identity pool {pool}")));
+        }
+        let Some(role_arn) = &o.role_arn else {
+            return Err(Error::config(format!(
+                "profile '{}' has ssoagent_provider = {} but no ssoagent_role_arn (the role to assume with the id_token)",
+                o.name, session.key
+            )));
+        };
+        let name = role_session_name(id_token, provider.role_session_name_claim.as_deref());
+        let p = WebIdentityParams {
+            role_arn,
+            session_name: &name,
+            id_token,
+            duration_seconds: o.duration_seconds,
+        };
+        let region = o.region.as_deref().unwrap_or(DEFAULT_STS_REGION);
+        Ok((self.upstream.web_identity(region, p).await, role_arn.clone()))
     }
 }
 

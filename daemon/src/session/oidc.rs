@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ssoagent_client::config::{LoginFlow, ProviderConfig};
 
-use super::{Sessions, UnlockOptions};
+use super::{Session, Sessions, UnlockOptions};
 use crate::{
     aws::AwsError,
     error::{Error, Result},
@@ -66,6 +66,23 @@ impl Sessions {
             scopes: cfg.scopes.clone(),
         });
         Ok(stored)
+    }
+
+    /// Refreshes now, whatever the token's expiry says (AWS called it expired); the fresh
+    /// id_token, or `None` when there is no refresh token or the refresh failed.
+    pub async fn force_refresh(&self, s: &Session) -> Option<Secret> {
+        let _refreshing = s.refresh.lock().await;
+        let now = self.clock.now();
+        let stored = s
+            .with(|st| st.stored.clone())
+            .filter(|st| st.refreshable(now))?;
+        match self.refresh_token(s, &stored).await {
+            Ok(t) => Some(t.access_token),
+            Err(e) => {
+                tracing::info!(session = %s.key, error = %e, "the id_token cannot be refreshed");
+                None
+            }
+        }
     }
 
     /// A provider's refresh (callers hold the session's refresh lock).

@@ -19,7 +19,7 @@ pub const POOL_PROFILE: &str = "pooled";
 pub fn agent_config(w: &World, extra: &str) -> String {
     let issuer = w.emu.issuer();
     format!(
-        "store = \"file\"\n\n\
+        "store = \"file\"\npresence = \"tty\"\n\n\
          [providers.{PROVIDER}]\nissuer = \"{issuer}\"\nclient_id = \"{CLIENT_ID}\"\n{extra}\n\
          [providers.{POOL_PROVIDER}]\nissuer = \"{issuer}\"\nclient_id = \"{CLIENT_ID}\"\n\
          identity_pool_id = \"{POOL_ID}\"\n"

@@ -3,8 +3,6 @@
 //! still locked. Also AWS's refusals as users read them, a pinned redirect port in use, and a
 //! provider whose name clashes with an [sso-session].
 
-use std::time::Duration;
-
 use ssoagent_e2e::{oidc::*, *};
 use ssoagent_emulator::IdpConfig;
 
@@ -13,7 +11,12 @@ fn refused_unlock(knob: impl FnOnce(&mut IdpConfig), cause: &str) {
     w.emu.idp_config(knob);
     let out = unlock(&w, PROVIDER);
     out.assert_failure(5, &["provider 'corp'", "failed verification", cause]);
-    assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {out:?}");
+    // The browser prompt comes first; the error is one line, the last.
+    let last = out.stderr.trim().lines().last().unwrap_or("");
+    assert!(
+        last.contains("failed verification") && last.contains(cause),
+        "one line naming the cause: {out:?}"
+    );
     assert_eq!(w.emu.idp_calls("Token:authorization_code"), 1, "{out:?}");
     assert!(w.token_files().is_empty(), "nothing stored: {:?}", w.token_files());
     assert_eq!(w.session_state(PROVIDER), "locked");
@@ -94,6 +97,11 @@ fn an_id_token_aws_calls_expired_after_a_failed_refresh_needs_a_human() {
         3,
         &["session 'corp' has expired", "a human must run: ssoagentctl unlock corp"],
     );
+    assert_eq!(
+        w.emu.idp_calls("Token:refresh_token"),
+        1,
+        "one refresh was tried first, and the IdP refused it"
+    );
     assert_eq!(w.session_state(PROVIDER), "expired");
 }
 
@@ -120,5 +128,4 @@ fn a_provider_named_like_an_sso_session_is_a_config_error_naming_both() {
     w.start_daemon();
     let out = w.ctl(&["unlock", SESSION]);
     out.assert_failure(2, &["[sso-session work]", "[providers.work]"]);
-    let _ = Duration::ZERO;
 }
