@@ -59,7 +59,8 @@ impl Aws {
         let c = out.credentials().ok_or_else(|| {
             AwsError::Failed("GetCredentialsForIdentity returned no credentials".into())
         })?;
-        let missing = || AwsError::Failed("GetCredentialsForIdentity returned partial credentials".into());
+        let missing =
+            || AwsError::Failed("GetCredentialsForIdentity returned partial credentials".into());
         Ok(RoleCredentials {
             access_key_id: c.access_key_id().ok_or_else(missing)?.to_string(),
             secret_access_key: Secret::new(c.secret_key().ok_or_else(missing)?),

@@ -21,6 +21,7 @@ use std::{
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
 
+pub use self::{cognito::CognitoParams, web_identity::WebIdentityParams};
 pub use self::{
     endpoints::{Endpoints, InsecureEndpoint},
     error::AwsError,
@@ -28,7 +29,6 @@ pub use self::{
     sso::AccountRoles,
     sts::{AssumeRoleParams, CallerIdentity},
 };
-pub use self::{cognito::CognitoParams, web_identity::WebIdentityParams};
 use crate::{
     clock::SharedClock,
     secret::Secret,
@@ -70,7 +70,9 @@ pub trait Upstream: Send + Sync {
         _region: &str,
         _p: WebIdentityParams<'_>,
     ) -> Result<RoleCredentials, AwsError> {
-        Err(AwsError::Failed("AssumeRoleWithWebIdentity is not available here".into()))
+        Err(AwsError::Failed(
+            "AssumeRoleWithWebIdentity is not available here".into(),
+        ))
     }
 
     /// Cognito GetId + GetCredentialsForIdentity with an OIDC provider's id_token.
@@ -79,7 +81,9 @@ pub trait Upstream: Send + Sync {
         _region: &str,
         _p: CognitoParams<'_>,
     ) -> Result<RoleCredentials, AwsError> {
-        Err(AwsError::Failed("Cognito identity pools are not available here".into()))
+        Err(AwsError::Failed(
+            "Cognito identity pools are not available here".into(),
+        ))
     }
 }
 

@@ -37,8 +37,13 @@ where
         "NotAuthorizedException" if message.to_ascii_lowercase().contains("expired") => {
             AwsError::Unauthorized(format!("{op}: {code}: {message}"))
         }
-        "InvalidIdentityToken" | "IDPRejectedClaim" | "AccessDenied" | "AccessDeniedException"
-        | "NotAuthorizedException" | "ValidationError" | "InvalidParameterException"
+        "InvalidIdentityToken"
+        | "IDPRejectedClaim"
+        | "AccessDenied"
+        | "AccessDeniedException"
+        | "NotAuthorizedException"
+        | "ValidationError"
+        | "InvalidParameterException"
         | "ResourceNotFoundException" => {
             AwsError::Forbidden(format!("{op} refused for {role}: {code}: {message}"))
         }

@@ -89,21 +89,32 @@ impl Creds {
             duration_seconds: o.duration_seconds,
         };
         let region = o.region.as_deref().unwrap_or(DEFAULT_STS_REGION);
-        Ok((self.upstream.web_identity(region, p).await, role_arn.clone()))
+        Ok((
+            self.upstream.web_identity(region, p).await,
+            role_arn.clone(),
+        ))
     }
 }
 
 /// The `Logins` key of a Cognito identity pool: the issuer without its scheme.
 pub fn login_key(issuer: &str) -> String {
     let i = issuer.trim_end_matches('/');
-    i.split_once("://").map(|(_, rest)| rest).unwrap_or(i).to_string()
+    i.split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or(i)
+        .to_string()
 }
 
 /// `RoleSessionName` from the configured claim (default `email`, else `sub`), sanitised to
 /// STS's `[\w+=,.@-]{2,64}`.
 pub fn role_session_name(id_token: &Secret, claim: Option<&str>) -> String {
     let claims = stored_claims(id_token);
-    let get = |k: &str| claims.get(k).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+    let get = |k: &str| {
+        claims
+            .get(k)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
     let raw = match claim {
         Some(c) => get(c).or_else(|| get("sub")),
         None => get("email").or_else(|| get("sub")),

@@ -23,10 +23,13 @@ pub struct Discovery {
     pub device_authorization_endpoint: Option<String>,
 }
 
+/// A provider's discovery document and its keys.
+pub type Discovered = (Arc<Discovery>, Arc<JwkSet>);
+
 /// Discovery documents and key sets by issuer.
 #[derive(Default)]
 pub struct Cache {
-    docs: std::sync::Mutex<HashMap<String, (Arc<Discovery>, Arc<JwkSet>)>>,
+    docs: std::sync::Mutex<HashMap<String, Discovered>>,
 }
 
 /// The issuer as configured, checked: https, or http to a loopback host.
@@ -47,7 +50,7 @@ impl Oidc {
         name: &str,
         issuer: &str,
         fresh: bool,
-    ) -> Result<(Arc<Discovery>, Arc<JwkSet>)> {
+    ) -> Result<Discovered> {
         let issuer = check_issuer(name, issuer)?;
         if !fresh && let Some(hit) = self.cache.docs.lock().unwrap().get(&issuer) {
             return Ok(hit.clone());
@@ -64,7 +67,10 @@ impl Oidc {
             ("authorization_endpoint", Some(&doc.authorization_endpoint)),
             ("token_endpoint", Some(&doc.token_endpoint)),
             ("jwks_uri", Some(&doc.jwks_uri)),
-            ("device_authorization_endpoint", doc.device_authorization_endpoint.as_ref()),
+            (
+                "device_authorization_endpoint",
+                doc.device_authorization_endpoint.as_ref(),
+            ),
         ] {
             if let Some(u) = u
                 && !acceptable(u)
@@ -97,7 +103,9 @@ impl Oidc {
             )));
         }
         serde_json::from_slice(&a.body).map_err(|e| {
-            Error::AwsFailed(format!("provider '{name}': {url} is not what OIDC expects: {e}"))
+            Error::AwsFailed(format!(
+                "provider '{name}': {url} is not what OIDC expects: {e}"
+            ))
         })
     }
 }

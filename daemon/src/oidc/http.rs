@@ -57,7 +57,10 @@ impl Http {
     pub async fn get(&self, url: &str) -> Result<Answer, String> {
         let req = hyper::Request::get(url)
             .header("accept", "application/json")
-            .header("user-agent", concat!("ssoagent/", env!("CARGO_PKG_VERSION")))
+            .header(
+                "user-agent",
+                concat!("ssoagent/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Full::new(Bytes::new()))
             .map_err(|e| format!("bad URL {url}: {e}"))?;
         self.send(url, req).await
@@ -71,7 +74,10 @@ impl Http {
         let req = hyper::Request::post(url)
             .header("accept", "application/json")
             .header("content-type", "application/x-www-form-urlencoded")
-            .header("user-agent", concat!("ssoagent/", env!("CARGO_PKG_VERSION")))
+            .header(
+                "user-agent",
+                concat!("ssoagent/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| format!("bad URL {url}: {e}"))?;
         self.send(url, req).await

@@ -59,8 +59,15 @@ async fn listen(p: &Provider<'_>) -> Result<(TcpListener, String, String)> {
         let l = TcpListener::bind(("127.0.0.1", 0))
             .await
             .map_err(|e| Error::Internal(format!("cannot listen for the login redirect: {e}")))?;
-        let port = l.local_addr().map_err(|e| Error::Internal(e.to_string()))?.port();
-        return Ok((l, format!("http://127.0.0.1:{port}/callback"), "/callback".into()));
+        let port = l
+            .local_addr()
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .port();
+        return Ok((
+            l,
+            format!("http://127.0.0.1:{port}/callback"),
+            "/callback".into(),
+        ));
     };
     let bad = || {
         Error::config(format!(
@@ -106,7 +113,11 @@ impl Oidc {
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(Sha256::digest(verifier.expose().as_bytes()));
         let (state, nonce) = (random(32), random(32));
-        let sep = if doc.authorization_endpoint.contains('?') { '&' } else { '?' };
+        let sep = if doc.authorization_endpoint.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         let url = format!(
             "{}{sep}response_type=code&client_id={}&redirect_uri={}&scope={}&state={state}\
              &nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256",

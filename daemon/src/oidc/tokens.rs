@@ -67,8 +67,9 @@ impl Oidc {
 
 fn parse(a: Answer) -> Result<Issued, TokenError> {
     if a.status == 200 {
-        return serde_json::from_slice(&a.body)
-            .map_err(|e| TokenError::Failed(format!("the token endpoint's answer is not JSON: {e}")));
+        return serde_json::from_slice(&a.body).map_err(|e| {
+            TokenError::Failed(format!("the token endpoint's answer is not JSON: {e}"))
+        });
     }
     let Ok(err) = serde_json::from_slice::<OAuthError>(&a.body) else {
         return Err(TokenError::Failed(format!(

@@ -56,7 +56,10 @@ impl Oidc {
         if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
             return Err(refused(
                 e.name,
-                format!("signed with {:?}; only RS256 and ES256 are accepted", header.alg),
+                format!(
+                    "signed with {:?}; only RS256 and ES256 are accepted",
+                    header.alg
+                ),
             ));
         }
         let kid = header.kid.unwrap_or_default();
@@ -91,12 +94,18 @@ impl Oidc {
         let exp = secs("exp").ok_or_else(|| refused(e.name, "no exp"))?;
         let expires_at = unix_secs::from_secs(exp.max(0));
         if expires_at + LEEWAY <= now {
-            return Err(refused(e.name, "the token has expired (exp is in the past)"));
+            return Err(refused(
+                e.name,
+                "the token has expired (exp is in the past)",
+            ));
         }
         if let Some(iat) = secs("iat")
             && unix_secs::from_secs(iat.max(0)) > now + LEEWAY
         {
-            return Err(refused(e.name, "issued in the future (iat); is the clock right?"));
+            return Err(refused(
+                e.name,
+                "issued in the future (iat); is the clock right?",
+            ));
         }
         if let Some(Value::Array(aud)) = claims.get("aud")
             && aud.len() > 1
@@ -134,7 +143,10 @@ fn cause(kind: &ErrorKind, e: &Expect<'_>) -> String {
         ErrorKind::InvalidSignature => "bad signature".into(),
         ErrorKind::InvalidIssuer => format!("wrong issuer (iss is not {})", e.issuer),
         ErrorKind::InvalidAudience => {
-            format!("wrong audience (aud does not include client_id {})", e.client_id)
+            format!(
+                "wrong audience (aud does not include client_id {})",
+                e.client_id
+            )
         }
         ErrorKind::MissingRequiredClaim(c) => format!("the {c} claim is missing"),
         ErrorKind::ExpiredSignature => "the token has expired".into(),

@@ -188,8 +188,8 @@ impl AwsConfig {
             let Some(target) = target.or_else(|| agent_keys.then(|| name.to_string())) else {
                 continue;
             };
-            if let Err(e) = resolve(&set, &target, &file, &mut Vec::new())
-                .and_then(|c| self.providers.fill(c))
+            if let Err(e) =
+                resolve(&set, &target, &file, &mut Vec::new()).and_then(|c| self.providers.fill(c))
             {
                 let msg = if target == name {
                     e.to_string()

@@ -82,7 +82,12 @@ pub(super) fn oidc_root(p: &Profile, file: &str) -> Result<OidcRole> {
             "profile '{name}' in {file} has an empty ssoagent_provider"
         )));
     }
-    for sso in ["ssoagent_session", "sso_session", "sso_account_id", "sso_start_url"] {
+    for sso in [
+        "ssoagent_session",
+        "sso_session",
+        "sso_account_id",
+        "sso_start_url",
+    ] {
         if p.get(sso).is_some() {
             return Err(Error::config(format!(
                 "profile '{name}' in {file} has both ssoagent_provider and {sso}; a profile has one source"

@@ -52,10 +52,17 @@ fn device_code_login_honours_slow_down() {
     });
     let out = w.ctl(&["unlock", PROVIDER, "--device-code", "--no-browser"]);
     out.assert_ok();
-    assert!(out.stdout.contains("/idp/activate") || out.stderr.contains("/idp/activate"), "{out:?}");
+    assert!(
+        out.stdout.contains("/idp/activate") || out.stderr.contains("/idp/activate"),
+        "{out:?}"
+    );
     assert_eq!(w.emu.idp_calls("DeviceAuthorization"), 1);
     assert_eq!(w.emu.idp_calls("Authorize"), 0, "no browser login");
-    assert!(w.emu.idp_calls("Token:urn:ietf:params:oauth:grant-type:device_code") >= 2);
+    assert!(
+        w.emu
+            .idp_calls("Token:urn:ietf:params:oauth:grant-type:device_code")
+            >= 2
+    );
     w.creds(PROFILE);
 }
 
@@ -118,7 +125,10 @@ fn locked_before_unlock_and_after_lock() {
     let w = world();
     w.cred(&["--profile", PROFILE]).assert_failure(
         3,
-        &["'corp' is locked", "a human must run: ssoagentctl unlock corp"],
+        &[
+            "'corp' is locked",
+            "a human must run: ssoagentctl unlock corp",
+        ],
     );
     assert_eq!(w.emu.idp_calls("Authorize"), 0, "a request never logs in");
     unlock(&w, PROVIDER).assert_ok();
@@ -145,7 +155,8 @@ fn locked_before_unlock_and_after_lock() {
 fn refresh_rotates_without_a_human() {
     let w = world();
     // Short-lived id_tokens: inside the background refresh lead from the start.
-    w.emu.idp_config(|c| c.id_token_ttl = Duration::from_secs(7 * 60));
+    w.emu
+        .idp_config(|c| c.id_token_ttl = Duration::from_secs(7 * 60));
     unlock(&w, PROVIDER).assert_ok();
     wait_until(Duration::from_secs(20), "two refreshes", || {
         w.emu.idp_calls("Token:refresh_token") >= 2
@@ -179,7 +190,10 @@ fn without_a_refresh_token_the_window_ends_with_the_id_token() {
         .find(|s| s["name"] == PROVIDER)
         .unwrap();
     assert_eq!(s["refreshable"], false, "{v:#}");
-    assert!(s["unlocked_until"].is_i64(), "the window ends with the token: {v:#}");
+    assert!(
+        s["unlocked_until"].is_i64(),
+        "the window ends with the token: {v:#}"
+    );
     w.creds(PROFILE);
     std::thread::sleep(Duration::from_secs(9));
     w.cred(&["--profile", PROFILE])
@@ -202,10 +216,16 @@ fn status_json_shows_providers_as_oidc_sessions() {
     assert_eq!(corp["profiles"][0]["role_arn"], ROLE_ARN);
     let work = sessions.iter().find(|s| s["name"] == SESSION).unwrap();
     assert_eq!(work["kind"], "sso");
-    let pool = sessions.iter().find(|s| s["name"] == POOL_PROVIDER).unwrap();
+    let pool = sessions
+        .iter()
+        .find(|s| s["name"] == POOL_PROVIDER)
+        .unwrap();
     assert_eq!(pool["state"], "locked");
     let text = w.ctl(&["status"]);
-    assert!(text.stdout.contains("provider corp (oidc): unlocked"), "{text:?}");
+    assert!(
+        text.stdout.contains("provider corp (oidc): unlocked"),
+        "{text:?}"
+    );
     w.ctl(&["accounts", PROVIDER])
         .assert_failure(2, &["OIDC identity provider"]);
 }
@@ -234,11 +254,22 @@ fn no_token_or_credential_in_trace_logs() {
     w.ctl(&["lock", PROVIDER]).assert_ok();
     let logs = w.daemon_logs();
     assert!(logs.contains("corp"), "the log is there: {logs}");
-    let secrets: Vec<String> = w.stored_secrets().into_iter().chain(w.emu.idp_issued()).collect();
-    assert!(secrets.len() >= 3, "an id_token, a refresh token and what was issued");
+    let secrets: Vec<String> = w
+        .stored_secrets()
+        .into_iter()
+        .chain(w.emu.idp_issued())
+        .collect();
+    assert!(
+        secrets.len() >= 3,
+        "an id_token, a refresh token and what was issued"
+    );
     // (A public client has no secret: the store's empty client_secret is not one.)
     for (i, secret) in secrets.iter().filter(|s| !s.is_empty()).enumerate() {
-        assert!(!logs.contains(secret.as_str()), "secret #{i} ({} chars) is in the log", secret.len());
+        assert!(
+            !logs.contains(secret.as_str()),
+            "secret #{i} ({} chars) is in the log",
+            secret.len()
+        );
     }
     // Nor the payload (it names the user) or signature of any id_token.
     for t in w.emu.idp_issued() {

@@ -18,7 +18,11 @@ fn refused_unlock(knob: impl FnOnce(&mut IdpConfig), cause: &str) {
         "one line naming the cause: {out:?}"
     );
     assert_eq!(w.emu.idp_calls("Token:authorization_code"), 1, "{out:?}");
-    assert!(w.token_files().is_empty(), "nothing stored: {:?}", w.token_files());
+    assert!(
+        w.token_files().is_empty(),
+        "nothing stored: {:?}",
+        w.token_files()
+    );
     assert_eq!(w.session_state(PROVIDER), "locked");
     w.cred(&["--profile", PROFILE])
         .assert_failure(3, &["ssoagentctl unlock corp"]);
@@ -95,7 +99,10 @@ fn an_id_token_aws_calls_expired_after_a_failed_refresh_needs_a_human() {
     w.emu.idp_config(|c| c.sts_says_expired = true);
     w.cred(&["--profile", PROFILE]).assert_failure(
         3,
-        &["session 'corp' has expired", "a human must run: ssoagentctl unlock corp"],
+        &[
+            "session 'corp' has expired",
+            "a human must run: ssoagentctl unlock corp",
+        ],
     );
     assert_eq!(
         w.emu.idp_calls("Token:refresh_token"),
@@ -109,7 +116,9 @@ fn an_id_token_aws_calls_expired_after_a_failed_refresh_needs_a_human() {
 fn a_pinned_redirect_port_in_use_is_a_clear_error() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port();
-    let mut w = world_with(&format!("redirect_uri = \"http://localhost:{port}/callback\"\n"));
+    let mut w = world_with(&format!(
+        "redirect_uri = \"http://localhost:{port}/callback\"\n"
+    ));
     w.start_daemon();
     let out = unlock(&w, PROVIDER);
     out.assert_failure(5, &["port in use", &format!("localhost:{port}")]);

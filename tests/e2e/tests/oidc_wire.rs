@@ -63,8 +63,7 @@ fn boto3_speaks_web_identity_and_cognito_with_the_emulator() {
     let v: serde_json::Value = serde_json::from_str(out.stdout.trim())
         .unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"));
     assert_eq!(
-        v["arn"],
-        "arn:aws:sts::111111111111:assumed-role/BedrockUser/boto3-check",
+        v["arn"], "arn:aws:sts::111111111111:assumed-role/BedrockUser/boto3-check",
         "{v:#}"
     );
     assert_eq!(v["sub"], ssoagent_emulator::idp::SUBJECT);

@@ -43,7 +43,10 @@ pub(crate) fn handle(shared: &AppState, op: &str, body: &Bytes) -> Response {
         return err("InvalidParameterException", "the body is not JSON");
     };
     if shared.idp.lock().config.sts_says_expired {
-        return err("NotAuthorizedException", "Invalid login token. Token expired");
+        return err(
+            "NotAuthorizedException",
+            "Invalid login token. Token expired",
+        );
     }
     match op {
         "GetId" => get_id(shared, &req),
@@ -62,21 +65,40 @@ fn login(shared: &AppState, req: &Value) -> Result<Value, Response> {
         ));
     };
     check_token(shared, token).map_err(|(code, m)| match code {
-        "ExpiredTokenException" => err("NotAuthorizedException", "Invalid login token. Token expired"),
-        _ => err("NotAuthorizedException", &format!("Invalid login token. {m}")),
+        "ExpiredTokenException" => err(
+            "NotAuthorizedException",
+            "Invalid login token. Token expired",
+        ),
+        _ => err(
+            "NotAuthorizedException",
+            &format!("Invalid login token. {m}"),
+        ),
     })
 }
 
 fn identity_of(pool: &str, sub: &str) -> String {
     let h = hex::encode(Sha256::digest(format!("{pool}|{sub}")));
     let region = pool.split(':').next().unwrap_or("us-east-1");
-    format!("{region}:{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{region}:{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 fn get_id(shared: &AppState, req: &Value) -> Response {
     let pool = req["IdentityPoolId"].as_str().unwrap_or_default();
-    if pool.split_once(':').is_none_or(|(r, id)| r.is_empty() || id.is_empty()) {
-        return err("ResourceNotFoundException", &format!("IdentityPool '{pool}' not found."));
+    if pool
+        .split_once(':')
+        .is_none_or(|(r, id)| r.is_empty() || id.is_empty())
+    {
+        return err(
+            "ResourceNotFoundException",
+            &format!("IdentityPool '{pool}' not found."),
+        );
     }
     match login(shared, req) {
         Ok(claims) => answer(
@@ -95,18 +117,33 @@ fn credentials(shared: &AppState, req: &Value) -> Response {
     let identity = req["IdentityId"].as_str().unwrap_or_default().to_string();
     let role = req["CustomRoleArn"].as_str().unwrap_or(POOL_ROLE);
     let Some(arn) = parse_role_arn(role) else {
-        return err("InvalidParameterException", &format!("{role} is not a role ARN"));
+        return err(
+            "InvalidParameterException",
+            &format!("{role} is not a role ARN"),
+        );
     };
     if arn.name.starts_with(UNTRUSTING_ROLE_PREFIX) {
-        return err("NotAuthorizedException", &format!("Not authorized to assume {role}"));
+        return err(
+            "NotAuthorizedException",
+            &format!("Not authorized to assume {role}"),
+        );
     }
-    let session = format!("CognitoIdentityCredentials-{}", &claims["sub"].as_str().unwrap_or("x"));
+    let session = format!(
+        "CognitoIdentityCredentials-{}",
+        &claims["sub"].as_str().unwrap_or("x")
+    );
     let mut st = shared.lock();
     let ttl = st.config.role_credential_ttl;
     let keys = st.issue_keys(Identity {
         account: arn.account.clone(),
-        arn: format!("arn:aws:sts::{}:assumed-role/{}/{session}", arn.account, arn.name),
-        user_id: format!("{}:{session}", role_id(&format!("{}/{}", arn.account, arn.name))),
+        arn: format!(
+            "arn:aws:sts::{}:assumed-role/{}/{session}",
+            arn.account, arn.name
+        ),
+        user_id: format!(
+            "{}:{session}",
+            role_id(&format!("{}/{}", arn.account, arn.name))
+        ),
         expires_at: SystemTime::now() + ttl,
     });
     let exp = keys

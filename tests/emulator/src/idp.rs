@@ -158,7 +158,9 @@ pub(crate) async fn discovery(State(shared): State<AppState>) -> Response {
         "scopes_supported": ["openid", "email", "profile", "offline_access"],
     });
     if shared.idp.lock().config.no_device_flow {
-        doc.as_object_mut().unwrap().remove("device_authorization_endpoint");
+        doc.as_object_mut()
+            .unwrap()
+            .remove("device_authorization_endpoint");
     }
     json_response(StatusCode::OK, &doc)
 }
@@ -270,7 +272,10 @@ fn redeem_code(shared: &AppState, form: &HashMap<String, String>) -> Grant {
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(Sha256::digest(get("code_verifier").as_bytes()));
     if c.client_id != get("client_id") || c.redirect_uri != get("redirect_uri") {
-        return Err(oauth_error("invalid_grant", "client_id or redirect_uri mismatch"));
+        return Err(oauth_error(
+            "invalid_grant",
+            "client_id or redirect_uri mismatch",
+        ));
     }
     if challenge != c.challenge {
         return Err(oauth_error("invalid_grant", "PKCE verification failed"));
@@ -282,13 +287,19 @@ fn redeem_refresh(shared: &AppState, rt: &str, client_id: &str) -> Grant {
     let mut st = shared.idp.lock();
     match st.refresh.remove(rt) {
         Some(c) if c == client_id => Ok((c, None, true)),
-        _ => Err(oauth_error("invalid_grant", "the refresh token is invalid or spent")),
+        _ => Err(oauth_error(
+            "invalid_grant",
+            "the refresh token is invalid or spent",
+        )),
     }
 }
 
 fn poll_device(shared: &AppState, device_code: &str) -> Grant {
     let mut st = shared.idp.lock();
-    let (slow, after) = (st.config.device_slow_down, st.config.device_approve_after_polls);
+    let (slow, after) = (
+        st.config.device_slow_down,
+        st.config.device_approve_after_polls,
+    );
     let Some(d) = st.devices.get_mut(device_code) else {
         return Err(oauth_error("invalid_grant", "unknown device code"));
     };
@@ -340,7 +351,11 @@ fn id_token(shared: &AppState, cfg: &IdpConfig, client_id: &str, nonce: Option<&
         true => "https://evil.example.com".to_string(),
         false => issuer(&shared.base_url),
     };
-    let aud = if cfg.wrong_audience { "someone-else" } else { client_id };
+    let aud = if cfg.wrong_audience {
+        "someone-else"
+    } else {
+        client_id
+    };
     let mut claims = json!({
         "iss": iss, "sub": SUBJECT, "aud": aud, "email": EMAIL, "email_verified": true,
         "iat": if cfg.expired { now - 7200 } else { now }, "exp": exp, "auth_time": now,
@@ -367,7 +382,10 @@ pub(crate) fn check_token(shared: &AppState, token: &str) -> Result<Value, (&'st
         .verify(token)
         .map_err(|e| ("InvalidIdentityToken", e))?;
     if claims["iss"].as_str() != Some(&issuer(&shared.base_url)) {
-        return Err(("InvalidIdentityToken", "the token's issuer is not a known provider".into()));
+        return Err((
+            "InvalidIdentityToken",
+            "the token's issuer is not a known provider".into(),
+        ));
     }
     if claims["exp"].as_u64().unwrap_or(0) <= epoch_secs(SystemTime::now()) {
         return Err(("ExpiredTokenException", "Token expired".into()));

@@ -99,7 +99,10 @@ async fn config(State(shared): State<AppState>, RawQuery(q): RawQuery) -> Respon
 }
 
 fn set(c: &mut IdpConfig, k: &str, v: &str) -> Result<(), String> {
-    let b = || v.parse::<bool>().map_err(|_| format!("{k}: not true/false: {v}"));
+    let b = || {
+        v.parse::<bool>()
+            .map_err(|_| format!("{k}: not true/false: {v}"))
+    };
     match k {
         "id_token_ttl" => {
             c.id_token_ttl = humantime::parse_duration(v).map_err(|e| format!("{k}: {e}"))?

@@ -83,8 +83,13 @@ impl Keys {
                     _ => &self.rogue,
                 };
                 let mut sig = vec![0; kp.public_modulus_len()];
-                kp.sign(&signature::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig)
-                    .expect("RSA sign");
+                kp.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &rng,
+                    input.as_bytes(),
+                    &mut sig,
+                )
+                .expect("RSA sign");
                 sig
             }
         };

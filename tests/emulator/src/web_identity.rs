@@ -53,7 +53,12 @@ fn assume(shared: &AppState, form: &HashMap<String, String>) -> Result<Response,
         )));
     }
     if shared.idp.lock().config.sts_says_expired {
-        return Err(error(StatusCode::BAD_REQUEST, true, "ExpiredTokenException", "Token expired"));
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            true,
+            "ExpiredTokenException",
+            "Token expired",
+        ));
     }
     let claims = check_token(shared, get("WebIdentityToken"))
         .map_err(|(code, m)| error(StatusCode::BAD_REQUEST, true, code, &m))?;
