@@ -45,12 +45,7 @@ pub fn check_issuer(name: &str, issuer: &str) -> Result<String> {
 
 impl Oidc {
     /// The provider's discovery document and keys: cached, or fetched (`fresh`: refetched).
-    pub async fn discover(
-        &self,
-        name: &str,
-        issuer: &str,
-        fresh: bool,
-    ) -> Result<Discovered> {
+    pub async fn discover(&self, name: &str, issuer: &str, fresh: bool) -> Result<Discovered> {
         let issuer = check_issuer(name, issuer)?;
         if !fresh && let Some(hit) = self.cache.docs.lock().unwrap().get(&issuer) {
             return Ok(hit.clone());

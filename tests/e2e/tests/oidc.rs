@@ -280,3 +280,36 @@ fn no_token_or_credential_in_trace_logs() {
     assert!(!logs.contains(&c.secret_access_key));
     assert!(!logs.contains(&c.session_token));
 }
+
+#[test]
+fn demo_oidc_runs_the_story_with_the_emulators_identity_provider() {
+    let python = python_with_boto3("demo_oidc_runs_the_story_with_the_emulators_identity_provider");
+    let mut w = World::new();
+    let venv_bin = std::path::Path::new(&python)
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = std::env::join_paths(
+        std::iter::once(venv_bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    w.set_env("PATH", path);
+    let out = w.ctl(&["demo", "--oidc"]);
+    out.assert_ok();
+    for needle in [
+        "[providers.demo]",
+        "session 'demo' is locked; a human must run: ssoagentctl unlock demo",
+        "session 'demo' unlocked",
+        "\"Version\":1",
+        "credentials by custom-process",
+        "arn:aws:sts::111111111111:assumed-role/BedrockUser/dev.user@example.com",
+        "provider demo (oidc)",
+        "demo done",
+    ] {
+        assert!(
+            out.stdout.contains(needle),
+            "missing {needle:?} in:\n{}",
+            out.stdout
+        );
+    }
+}
