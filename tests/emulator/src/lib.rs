@@ -28,6 +28,10 @@
 //!   except `accounts`; durations in humantime syntax; `verification_uri_complete=` empty
 //!   restores the emulator's own URL)
 //! * `GET  /_emulator/state` → `{"activeAccessTokens": n, "pendingApprovals": n}`
+//!
+//! A generic OIDC identity provider lives at `{url}/idp` ([`idp`]), with STS
+//! AssumeRoleWithWebIdentity and Cognito identity beside it; its knobs and counters are under
+//! `/_emulator/idp/` (see `idp_control.rs`) and on [`Emulator::idp_config`].
 
 // Helpers return `Result<_, Response>` so handlers can answer early with the
 // protocol's error; the size of `Response` does not matter in a test tool.
