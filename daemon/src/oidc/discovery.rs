@@ -87,7 +87,7 @@ impl Oidc {
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, name: &str, url: &str) -> Result<T> {
         let a = self
-            .http
+            .http()
             .get(url)
             .await
             .map_err(|e| Error::AwsFailed(format!("provider '{name}': {e}")))?;

@@ -213,7 +213,7 @@ impl Oidc {
         let scope = p.cfg.scopes.join(" ");
         let form = [("client_id", p.cfg.client_id.as_str()), ("scope", &scope)];
         let a = self
-            .http
+            .http()
             .post_form(endpoint, &form)
             .await
             .map_err(|e| Error::AwsFailed(format!("provider '{}': {e}", p.name)))?;

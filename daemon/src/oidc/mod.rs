@@ -16,7 +16,9 @@ use crate::clock::SharedClock;
 
 /// The daemon's one OIDC client: HTTP, and the discovery documents and keys it has seen.
 pub struct Oidc {
-    http: http::Http,
+    /// Made at first use: loading the system's root certificates costs start-up time that a
+    /// daemon without providers should not pay.
+    http: std::sync::OnceLock<http::Http>,
     cache: discovery::Cache,
     clock: SharedClock,
 }
@@ -24,9 +26,13 @@ pub struct Oidc {
 impl Oidc {
     pub fn new(clock: SharedClock) -> Self {
         Self {
-            http: http::Http::new(),
+            http: std::sync::OnceLock::new(),
             cache: discovery::Cache::default(),
             clock,
         }
+    }
+
+    fn http(&self) -> &http::Http {
+        self.http.get_or_init(http::Http::new)
     }
 }

@@ -57,7 +57,7 @@ impl Oidc {
         form: &[(&str, &str)],
     ) -> Result<Issued, TokenError> {
         let a = self
-            .http
+            .http()
             .post_form(endpoint, form)
             .await
             .map_err(TokenError::Failed)?;

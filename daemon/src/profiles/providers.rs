@@ -120,3 +120,112 @@ pub(super) fn oidc_root(p: &Profile, file: &str) -> Result<OidcRole> {
         region: p.get("region").map(str::to_string),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_types::os_shim_internal::{Env, Fs};
+
+    use super::*;
+
+    async fn set(config: &str) -> ProfileSet {
+        let fs = Fs::from_slice(&[("/cfg", config)]);
+        let env = Env::from_slice(&[("AWS_CONFIG_FILE", "/cfg"), ("HOME", "/home/x")]);
+        let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+        aws_config::profile::load(&fs, &env, &files, None)
+            .await
+            .unwrap()
+    }
+
+    fn providers(names: &[&str]) -> Providers {
+        let map = names
+            .iter()
+            .map(|n| {
+                let p = ProviderConfig {
+                    issuer: "https://idp.example.com/oauth2/".into(),
+                    client_id: "c".into(),
+                    scopes: vec!["openid".into()],
+                    redirect_uri: None,
+                    role_session_name_claim: None,
+                    identity_pool_id: None,
+                    region: None,
+                };
+                (n.to_string(), p)
+            })
+            .collect();
+        Providers::new(map, "/agent.toml".into())
+    }
+
+    const CONFIG: &str = "\
+[sso-session work]
+sso_start_url = https://d-1.awsapps.com/start
+sso_region = eu-west-1
+
+[profile bedrock]
+ssoagent_provider = corp
+ssoagent_role_arn = arn:aws:iam::1:role/B
+duration_seconds = 3600
+
+[profile deploy]
+role_arn = arn:aws:iam::2:role/D
+source_profile = bedrock
+
+[profile both]
+ssoagent_provider = corp
+ssoagent_session = work
+";
+
+    #[tokio::test]
+    async fn an_oidc_profile_resolves_to_its_provider_with_hops_on_top() {
+        let set = set(CONFIG).await;
+        let p = providers(&["corp"]);
+        let chain = |n| {
+            p.fill(super::super::resolve::resolve(
+                &set,
+                n,
+                "/cfg",
+                &mut Vec::new(),
+            )?)
+        };
+        let b = chain("bedrock").unwrap();
+        let Source::Oidc(o) = &b.source else {
+            panic!("an OIDC root")
+        };
+        assert_eq!(o.role_arn.as_deref(), Some("arn:aws:iam::1:role/B"));
+        assert_eq!(o.duration_seconds, Some(3600));
+        assert_eq!(b.session().kind, SessionKind::Oidc);
+        assert_eq!(b.session().start_url, "https://idp.example.com/oauth2");
+        let d = chain("deploy").unwrap();
+        assert_eq!(d.session().key, "corp");
+        assert_eq!(d.hops.len(), 1);
+        assert_ne!(d.fingerprint(), b.fingerprint());
+        let e = chain("both").unwrap_err().to_string();
+        assert!(
+            e.contains("both ssoagent_provider and ssoagent_session"),
+            "{e}"
+        );
+        let none = providers(&[]);
+        let e = none
+            .fill(super::super::resolve::resolve(&set, "bedrock", "/cfg", &mut Vec::new()).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no [providers.corp]") && e.contains("/agent.toml"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_name_used_by_a_session_and_a_provider_is_an_error_naming_both() {
+        let set = set(CONFIG).await;
+        assert!(providers(&["corp"]).check_clash(&set, "/cfg").is_ok());
+        let e = providers(&["work"])
+            .check_clash(&set, "/cfg")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[sso-session work] in /cfg")
+                && e.contains("[providers.work] in /agent.toml"),
+            "{e}"
+        );
+    }
+}
