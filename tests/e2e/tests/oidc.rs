@@ -149,6 +149,13 @@ fn locked_before_unlock_and_after_lock() {
         2,
         "lock dropped the cached credentials"
     );
+    // logout deletes the provider's tokens (no SSO Logout: it is not an SSO token).
+    assert!(!w.token_files().is_empty());
+    w.ctl(&["logout", PROVIDER]).assert_ok();
+    assert!(w.token_files().is_empty(), "{:?}", w.token_files());
+    assert_eq!(w.emu.calls(Op::Logout), 0);
+    w.cred(&["--profile", PROFILE])
+        .assert_failure(3, &["ssoagentctl unlock corp"]);
 }
 
 #[test]
