@@ -85,6 +85,10 @@ pub struct AgentConfig {
     pub autostart: bool,
     /// What an unlock without a login needs from a human.
     pub presence: Presence,
+    // --- OIDC identity providers (issue 12) ---
+    /// `[providers.NAME]`: OpenID Connect IdPs federated into AWS; sessions like
+    /// `[sso-session]`s, in one namespace with them.
+    pub providers: std::collections::BTreeMap<String, ProviderConfig>,
 }
 
 impl Default for AgentConfig {
@@ -97,8 +101,41 @@ impl Default for AgentConfig {
             refresh_window: Duration::from_secs(15 * 60),
             autostart: true,
             presence: Presence::default(),
+            providers: Default::default(),
         }
     }
+}
+
+/// One `[providers.NAME]`: an OpenID Connect identity provider (Okta, Entra ID, Auth0, a
+/// Cognito user pool...) whose id_token is exchanged for AWS credentials with STS
+/// AssumeRoleWithWebIdentity or through a Cognito identity pool.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Discovery is `{issuer}/.well-known/openid-configuration`; https unless a loopback host.
+    pub issuer: String,
+    /// A public client (no secret; PKCE S256).
+    pub client_id: String,
+    #[serde(default = "default_provider_scopes")]
+    pub scopes: Vec<String>,
+    /// The redirect URI registered at the IdP; default `http://127.0.0.1:<free port>/callback`.
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+    /// The id_token claim that names the role session; default `email`, else `sub`.
+    #[serde(default)]
+    pub role_session_name_claim: Option<String>,
+    /// A Cognito identity pool instead of AssumeRoleWithWebIdentity.
+    #[serde(default)]
+    pub identity_pool_id: Option<String>,
+    /// The Cognito region (default: the pool id's prefix).
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+fn default_provider_scopes() -> Vec<String> {
+    ["openid", "email", "offline_access"]
+        .map(String::from)
+        .to_vec()
 }
 
 /// A config file that exists but cannot be used.

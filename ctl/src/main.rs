@@ -110,7 +110,7 @@ Its exit code is passed through. A locked session is exit 3, never a login.")]
     /// Stop and start ssoagentd.
     Restart,
     /// Run a complete demo against the built-in IAM Identity Center emulator (no AWS needed).
-    Demo,
+    Demo(demo::Args),
     /// Write a profile for every account and role of a session into ~/.aws/config.
     Configure(configure::Args),
     /// Check the setup: config files, profiles, socket, daemon, token store and clock.
@@ -161,7 +161,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Exec { profile, command } => exec::run(profile, command, autostart).await,
         Cmd::Env { profile, format } => env::run(profile, format, autostart).await,
         Cmd::Whoami { profile, json } => whoami::run(profile, json, autostart).await,
-        Cmd::Demo => demo::run().await,
+        Cmd::Demo(a) => demo::run(a).await,
         Cmd::Service(action) => service::run(action).await,
         Cmd::Doctor => doctor::run().await,
         Cmd::Configure(a) => configure::run(a, autostart).await,

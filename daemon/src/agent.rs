@@ -51,7 +51,10 @@ impl Agent {
     ) -> Result<Self, crate::aws::InsecureEndpoint> {
         let aws = Arc::new(Aws::from_env(clock.clone()).await?);
         let events = Events::default();
-        let config = AwsConfig::from_env();
+        let config = AwsConfig::from_env().with_providers(crate::profiles::Providers::new(
+            cfg.providers.clone(),
+            ssoagent_client::config::config_path().display().to_string(),
+        ));
         let other = stores.other.clone();
         let refresh_window = cfg.refresh_window;
         let sessions = Arc::new(Sessions::new(session::Parts {
@@ -197,6 +200,12 @@ impl Agent {
         session: &str,
     ) -> Result<(String, Vec<AccountRoles>)> {
         let spec = self.resolve_session(session, "").await?;
+        if spec.is_oidc() {
+            return Err(Error::config(format!(
+                "'{}' is an OIDC identity provider; accounts lists IAM Identity Center accounts and roles only",
+                spec.key
+            )));
+        }
         let s = self.sessions.get(&spec.key);
         self.sessions.check_issuable(&s)?;
         let (token, region) = self.sessions.access_token(&s).await?;

@@ -13,6 +13,7 @@ pub mod creds;
 pub mod error;
 pub mod events;
 pub mod login;
+pub mod oidc;
 pub mod platform;
 pub mod profiles;
 pub mod rpc;

@@ -29,7 +29,16 @@ fn fail(msg: impl Into<String>) -> Failure {
     Failure::new(exit::FAILED, msg)
 }
 
-pub async fn run() -> Result<(), Failure> {
+/// `demo [--oidc]`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Your own OIDC identity provider (the emulator's) and AssumeRoleWithWebIdentity instead
+    /// of IAM Identity Center.
+    #[arg(long)]
+    pub oidc: bool,
+}
+
+pub async fn run(args: Args) -> Result<(), Failure> {
     let tmp = tempfile::Builder::new()
         .prefix("ssoagent-demo-")
         .tempdir()
@@ -38,9 +47,14 @@ pub async fn run() -> Result<(), Failure> {
     let mut reaper = Reaper(Vec::new());
     let url = start_emulator(&mut reaper)?;
     let cred = sibling("ssoagent-cred");
-    let config = write_files(home, &cred)?;
+    let config = write_files(home, &cred, args.oidc.then_some(url.as_str()))?;
 
-    println!("== ssoagent demo, against the IAM Identity Center emulator at {url}");
+    match args.oidc {
+        false => println!("== ssoagent demo, against the IAM Identity Center emulator at {url}"),
+        true => {
+            println!("== ssoagent demo, against the emulator's OIDC identity provider at {url}/idp")
+        }
+    }
     println!(
         "   (temporary HOME {}; nothing of yours is touched)\n",
         home.display()
@@ -88,7 +102,18 @@ fn start_emulator(reaper: &mut Reaper) -> Result<String, Failure> {
 }
 
 /// The throwaway HOME's agent config and ~/.aws/config; returns the latter's text.
-fn write_files(home: &Path, cred: &Path) -> Result<String, Failure> {
+fn write_files(home: &Path, cred: &Path, oidc: Option<&str>) -> Result<String, Failure> {
+    if let Some(url) = oidc {
+        let (agent, config) = super::demo_oidc::files(url, cred);
+        std::fs::create_dir_all(home.join(".aws")).map_err(|e| fail(e.to_string()))?;
+        std::fs::write(home.join("ssoagent.toml"), &agent).map_err(|e| fail(e.to_string()))?;
+        std::fs::write(home.join(".aws/config"), &config).map_err(|e| fail(e.to_string()))?;
+        return Ok(format!(
+            "{config}
+agent config:
+{agent}"
+        ));
+    }
     let config = format!(
         "[sso-session demo]\n\
          sso_start_url = https://d-1234567890.awsapps.com/start\n\

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod completions;
 pub mod configure;
 pub mod demo;
+pub mod demo_oidc;
 pub mod doctor;
 pub mod env;
 pub mod exec;

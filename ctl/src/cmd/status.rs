@@ -37,6 +37,8 @@ fn print_json(s: &proto::StatusResponse) {
         "clock_skew_seconds": s.clock_skew_known.then_some(s.clock_skew_seconds),
         "sessions": s.sessions.iter().map(|x| json!({
             "name": x.name,
+            "kind": kind(x),
+            "issuer": (x.kind() == proto::SessionKind::Oidc).then_some(&x.start_url),
             "start_url": x.start_url,
             "region": x.region,
             "state": x.state().label(),
@@ -92,8 +94,13 @@ fn print_text(s: &proto::StatusResponse) {
 }
 
 fn print_session(x: &proto::SessionStatus) {
-    println!("\nsession {}: {}", esc(&x.name), x.state().label());
-    println!("  start URL: {} ({})", esc(&x.start_url), esc(&x.region));
+    if x.kind() == proto::SessionKind::Oidc {
+        println!("\nprovider {} (oidc): {}", esc(&x.name), x.state().label());
+        println!("  issuer: {}", esc(&x.start_url));
+    } else {
+        println!("\nsession {}: {}", esc(&x.name), x.state().label());
+        println!("  start URL: {} ({})", esc(&x.start_url), esc(&x.region));
+    }
     if x.unlocked_until > 0 {
         println!("  unlocked until: {}", when(x.unlocked_until));
     } else if x.state() == proto::SessionState::Unlocked {
@@ -157,6 +164,14 @@ fn presence(mode: &str) -> String {
         _ => "unknown",
     };
     format!("{mode} ({meaning})")
+}
+
+/// `sso` for IAM Identity Center sessions (named or legacy), `oidc` for providers.
+fn kind(x: &proto::SessionStatus) -> &'static str {
+    match x.kind() {
+        proto::SessionKind::Oidc => "oidc",
+        _ => "sso",
+    }
 }
 
 fn nonzero(t: i64) -> serde_json::Value {

@@ -9,6 +9,9 @@ pub mod error;
 mod oidc;
 mod sso;
 mod sts;
+// OIDC identity providers (issue 12).
+mod cognito;
+mod web_identity;
 
 use std::{
     collections::HashMap,
@@ -18,6 +21,7 @@ use std::{
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
 
+pub use self::{cognito::CognitoParams, web_identity::WebIdentityParams};
 pub use self::{
     endpoints::{Endpoints, InsecureEndpoint},
     error::AwsError,
@@ -59,6 +63,28 @@ pub trait Upstream: Send + Sync {
         caller: &RoleCredentials,
         p: AssumeRoleParams<'_>,
     ) -> Result<RoleCredentials, AwsError>;
+
+    /// STS AssumeRoleWithWebIdentity with an OIDC provider's id_token (unsigned).
+    async fn web_identity(
+        &self,
+        _region: &str,
+        _p: WebIdentityParams<'_>,
+    ) -> Result<RoleCredentials, AwsError> {
+        Err(AwsError::Failed(
+            "AssumeRoleWithWebIdentity is not available here".into(),
+        ))
+    }
+
+    /// Cognito GetId + GetCredentialsForIdentity with an OIDC provider's id_token.
+    async fn cognito(
+        &self,
+        _region: &str,
+        _p: CognitoParams<'_>,
+    ) -> Result<RoleCredentials, AwsError> {
+        Err(AwsError::Failed(
+            "Cognito identity pools are not available here".into(),
+        ))
+    }
 }
 
 #[tonic::async_trait]
@@ -89,6 +115,22 @@ impl Upstream for Aws {
         p: AssumeRoleParams<'_>,
     ) -> Result<RoleCredentials, AwsError> {
         Aws::assume_role(self, region, caller, p).await
+    }
+
+    async fn web_identity(
+        &self,
+        region: &str,
+        p: WebIdentityParams<'_>,
+    ) -> Result<RoleCredentials, AwsError> {
+        Aws::assume_role_with_web_identity(self, region, p).await
+    }
+
+    async fn cognito(
+        &self,
+        region: &str,
+        p: CognitoParams<'_>,
+    ) -> Result<RoleCredentials, AwsError> {
+        Aws::cognito_credentials(self, region, p).await
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod cache;
 mod mfa;
+mod oidc;
 
 pub use self::mfa::MfaTarget;
 mod refresh_ahead;
@@ -156,6 +157,7 @@ impl Creds {
             }
             _ => match &chain.source {
                 Source::Sso(p) => self.fetch_sso(session, p).await,
+                Source::Oidc(o) => self.fetch_oidc(session, o).await,
             },
         }
     }

@@ -37,7 +37,7 @@ const MAX_CONNECTIONS: usize = 16;
 /// The path of the redirect URI (the registration names it with no port).
 pub const CALLBACK_PATH: &str = "/oauth/callback";
 
-fn random(len: usize) -> String {
+pub(crate) fn random(len: usize) -> String {
     rand::rng()
         .sample_iter(&Alphanumeric)
         .take(len)
@@ -89,6 +89,16 @@ pub async fn run(l: &Login<'_>, oidc_base: &str, prompt: impl FnOnce(Prompt)) ->
 /// favicon, a stray probe, another path) get 404 and are ignored; connections from another
 /// uid are refused before anything is read.
 async fn wait_for_code(listener: &TcpListener, state: &str) -> Result<Secret> {
+    wait_for_code_at(listener, state, CALLBACK_PATH).await
+}
+
+/// [`wait_for_code`] on another redirect path (an OIDC provider's registered `redirect_uri`).
+pub(crate) async fn wait_for_code_at(
+    listener: &TcpListener,
+    state: &str,
+    path: &str,
+) -> Result<Secret> {
+    let path: Arc<str> = path.into();
     let (tx, mut rx) = mpsc::channel::<Result<Secret>>(1);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let state: Arc<str> = state.into();
@@ -103,10 +113,10 @@ async fn wait_for_code(listener: &TcpListener, state: &str) -> Result<Secret> {
             Some(outcome) = rx.recv() => return outcome,
             (slot, accepted) = accepted => {
                 let Ok((stream, peer)) = accepted else { continue };
-                let (tx, state) = (tx.clone(), state.clone());
+                let (tx, state, path) = (tx.clone(), state.clone(), path.clone());
                 served.spawn(async move {
                     let _slot = slot;
-                    if let Some(outcome) = serve(stream, peer, &state).await {
+                    if let Some(outcome) = serve(stream, peer, &state, &path).await {
                         let _ = tx.send(outcome).await;
                     }
                 });
@@ -118,7 +128,12 @@ async fn wait_for_code(listener: &TcpListener, state: &str) -> Result<Secret> {
 }
 
 /// One connection: the uid check, the request head (bounded in time and size), the answer.
-async fn serve(mut stream: TcpStream, peer: SocketAddr, state: &str) -> Option<Result<Secret>> {
+async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    state: &str,
+    path: &str,
+) -> Option<Result<Secret>> {
     if !same_user(&stream, peer) {
         tracing::warn!(%peer, "refused a login callback from another user's process");
         respond(&mut stream, Answer::Refused).await;
@@ -126,7 +141,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, state: &str) -> Option<R
     }
     let head = read_head(&mut stream).await?;
     let outcome = match target(&head) {
-        Some(t) if path_of(t) == CALLBACK_PATH => callback(&head, state),
+        Some(t) if path_of(t) == path => callback(&head, state),
         _ => None,
     };
     let answer = match &outcome {
@@ -306,7 +321,7 @@ async fn respond(stream: &mut TcpStream, answer: Answer) {
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters (as the AWS CLI does).
-fn pct(s: &str) -> String {
+pub(crate) fn pct(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {

@@ -10,6 +10,9 @@ pub enum SessionKind {
     /// A legacy profile's inline `sso_start_url` (key: the URL). The AWS CLI keys its cache by
     /// the URL and never refreshes such tokens.
     Legacy,
+    /// An OIDC identity provider (`[providers.NAME]` in the agent config; key: NAME). Its
+    /// `start_url` is the issuer and its region is empty.
+    Oidc,
 }
 
 /// An SSO session: `[sso-session NAME]` (key NAME) or a legacy profile's start URL (key: the URL).
@@ -25,6 +28,10 @@ pub struct SessionSpec {
 impl SessionSpec {
     pub fn is_legacy(&self) -> bool {
         self.kind == SessionKind::Legacy
+    }
+
+    pub fn is_oidc(&self) -> bool {
+        self.kind == SessionKind::Oidc
     }
 }
 
@@ -42,10 +49,27 @@ pub struct SsoRole {
     pub warning: Option<String>,
 }
 
-/// Where a chain's first credentials come from. `Sso` today; an OIDC provider later.
+/// A profile whose credentials come from an OIDC provider's id_token: STS
+/// AssumeRoleWithWebIdentity, or a Cognito identity pool (`ssoagent_provider`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OidcRole {
+    /// The profile's name.
+    pub name: String,
+    /// The provider as a session (filled in from the agent config when the profile resolves).
+    pub session: SessionSpec,
+    /// `ssoagent_role_arn`: required for AssumeRoleWithWebIdentity; with an identity pool the
+    /// `CustomRoleArn` (optional).
+    pub role_arn: Option<String>,
+    pub duration_seconds: Option<i32>,
+    /// The profile's `region` (the STS region).
+    pub region: Option<String>,
+}
+
+/// Where a chain's first credentials come from: an SSO role, or an OIDC provider's token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     Sso(SsoRole),
+    Oidc(OidcRole),
 }
 
 /// One `role_arn` + `source_profile` step: a role assumed with the previous credentials.
@@ -82,6 +106,7 @@ impl Chain {
     fn source_name(&self) -> &str {
         match &self.source {
             Source::Sso(s) => &s.name,
+            Source::Oidc(o) => &o.name,
         }
     }
 
@@ -89,6 +114,7 @@ impl Chain {
     pub fn session(&self) -> &SessionSpec {
         match &self.source {
             Source::Sso(s) => &s.session,
+            Source::Oidc(o) => &o.session,
         }
     }
 
@@ -97,6 +123,7 @@ impl Chain {
         match (self.hops.last(), &self.source) {
             (Some(h), _) => h.region.as_deref(),
             (None, Source::Sso(s)) => s.region.as_deref(),
+            (None, Source::Oidc(o)) => o.region.as_deref(),
         }
     }
 
@@ -125,8 +152,13 @@ impl Chain {
     /// Everything that decides which credentials this profile gets; a cache entry made for
     /// another definition (the config changed) is not served.
     pub fn fingerprint(&self) -> String {
-        let Source::Sso(p) = &self.source;
-        let mut out = format!("sso|{}|{}|{}", p.session.key, p.account_id, p.role_name);
+        let mut out = match &self.source {
+            Source::Sso(p) => format!("sso|{}|{}|{}", p.session.key, p.account_id, p.role_name),
+            Source::Oidc(o) => format!(
+                "oidc|{}|{}|{:?}|{:?}",
+                o.session.key, o.session.start_url, o.role_arn, o.duration_seconds
+            ),
+        };
         for h in &self.hops {
             out = format!(
                 "sts|{}|{}|{:?}|{:?}|{:?}|{out}",

@@ -8,6 +8,7 @@
 //!    `ssoagent_role_name`, which SDKs ignore.
 
 mod chain;
+mod providers;
 mod resolve;
 
 use std::{
@@ -19,7 +20,8 @@ use std::{
 use aws_config::profile::ProfileSet;
 use aws_types::os_shim_internal::{Env, Fs};
 
-pub use self::chain::{Chain, RoleHop, SessionKind, SessionSpec, Source, SsoRole};
+pub use self::chain::{Chain, OidcRole, RoleHop, SessionKind, SessionSpec, Source, SsoRole};
+pub use self::providers::Providers;
 use self::resolve::{
     all_sessions, credential_process_profile, legacy_session, resolve, session_from_section,
 };
@@ -29,6 +31,8 @@ use crate::error::{Error, Result};
 pub struct AwsConfig {
     path: PathBuf,
     cached: Mutex<Option<(FileStamp, Arc<ProfileSet>)>>,
+    /// The agent config's OIDC providers (sessions beside the `[sso-session]`s).
+    providers: Providers,
 }
 
 type FileStamp = Option<(SystemTime, u64)>;
@@ -46,7 +50,18 @@ impl AwsConfig {
         Self {
             path,
             cached: Mutex::new(None),
+            providers: Providers::default(),
         }
+    }
+
+    /// The same, with the agent config's OIDC providers.
+    pub fn with_providers(mut self, providers: Providers) -> Self {
+        self.providers = providers;
+        self
+    }
+
+    pub fn providers(&self) -> &Providers {
+        &self.providers
     }
 
     pub fn path(&self) -> &std::path::Path {
@@ -94,18 +109,20 @@ impl AwsConfig {
     /// Resolves a profile by name into what the daemon needs to serve it.
     pub async fn profile(&self, name: &str) -> Result<Chain> {
         let set = self.load().await?;
-        resolve(
-            &set,
-            name,
-            &self.path.display().to_string(),
-            &mut Vec::new(),
-        )
+        let file = self.path.display().to_string();
+        self.providers.check_clash(&set, &file)?;
+        self.providers
+            .fill(resolve(&set, name, &file, &mut Vec::new())?)
     }
 
     /// A session by `[sso-session]` name or legacy start URL.
     pub async fn session(&self, key: &str) -> Result<SessionSpec> {
         let set = self.load().await?;
         let file = self.path.display().to_string();
+        self.providers.check_clash(&set, &file)?;
+        if let Some(p) = self.providers.spec(key) {
+            return Ok(p);
+        }
         if let Some(s) = set.sso_session(key) {
             return session_from_section(key, |k| s.get(k), &file);
         }
@@ -116,7 +133,8 @@ impl AwsConfig {
                 return legacy_session(p, &file);
             }
         }
-        let known: Vec<_> = all_sessions(&set).into_iter().map(|s| s.key).collect();
+        let mut known: Vec<_> = all_sessions(&set).into_iter().map(|s| s.key).collect();
+        known.extend(self.providers.map.keys().cloned());
         Err(Error::config(format!(
             "no SSO session '{key}' in {file} (known: {})",
             if known.is_empty() {
@@ -129,7 +147,12 @@ impl AwsConfig {
 
     /// Every session the config defines or that a profile uses, in file order.
     pub async fn sessions(&self) -> Result<Vec<SessionSpec>> {
-        Ok(all_sessions(&*self.load().await?))
+        let set = self.load().await?;
+        self.providers
+            .check_clash(&set, &self.path.display().to_string())?;
+        let mut all = all_sessions(&set);
+        all.extend(self.providers.specs());
+        Ok(all)
     }
 
     /// Every profile the daemon can serve.
@@ -139,6 +162,7 @@ impl AwsConfig {
         let mut out: Vec<_> = set
             .profiles()
             .filter_map(|n| resolve(&set, n, &file, &mut Vec::new()).ok())
+            .filter_map(|c| self.providers.fill(c).ok())
             .collect();
         out.sort_by(|a, b| a.name().cmp(b.name()));
         Ok(out)
@@ -158,12 +182,15 @@ impl AwsConfig {
                 .get("credential_process")
                 .filter(|c| c.contains("ssoagent-cred"))
                 .map(|c| credential_process_profile(c).unwrap_or(name).to_string());
-            let agent_keys =
-                p.get("ssoagent_session").is_some() || p.get("ssoagent_account_id").is_some();
+            let agent_keys = p.get("ssoagent_session").is_some()
+                || p.get("ssoagent_account_id").is_some()
+                || p.get("ssoagent_provider").is_some();
             let Some(target) = target.or_else(|| agent_keys.then(|| name.to_string())) else {
                 continue;
             };
-            if let Err(e) = resolve(&set, &target, &file, &mut Vec::new()) {
+            if let Err(e) =
+                resolve(&set, &target, &file, &mut Vec::new()).and_then(|c| self.providers.fill(c))
+            {
                 let msg = if target == name {
                     e.to_string()
                 } else {

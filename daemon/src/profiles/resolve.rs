@@ -64,6 +64,12 @@ pub(super) fn resolve(
     if p.get("role_arn").is_some() {
         return chained(set, p, file, chain);
     }
+    if p.get("ssoagent_provider").is_some() {
+        return Ok(Chain {
+            source: Source::Oidc(super::providers::oidc_root(p, file)?),
+            hops: Vec::new(),
+        });
+    }
     let root = resolve_sso(p, set, file)?;
     Ok(Chain {
         source: Source::Sso(root),
@@ -328,7 +334,9 @@ mfa_serial = arn:aws:iam::1:mfa/me
         assert_eq!(dev.session().kind, SessionKind::SsoSession);
 
         let prod = chain_of(&set, "prod").unwrap();
-        let Source::Sso(root) = &prod.source;
+        let Source::Sso(root) = &prod.source else {
+            panic!("an SSO root")
+        };
         assert_eq!(
             (root.name.as_str(), root.account_id.as_str()),
             ("dev", "111111111111")

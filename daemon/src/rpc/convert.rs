@@ -39,6 +39,7 @@ pub fn kind(k: SessionKind) -> pb::SessionKind {
     match k {
         SessionKind::SsoSession => pb::SessionKind::SsoSession,
         SessionKind::Legacy => pb::SessionKind::Legacy,
+        SessionKind::Oidc => pb::SessionKind::Oidc,
     }
 }
 
@@ -78,28 +79,31 @@ pub fn profile_status(a: &Agent, p: &Chain) -> pb::ProfileStatus {
         ..Default::default()
     };
     match p.hops.last() {
-        None => {
-            let crate::profiles::Source::Sso(s) = &p.source;
-            out.account_id = s.account_id.clone();
-            out.role_name = s.role_name.clone();
-            out.warning = s.warning.clone().unwrap_or_default();
-        }
+        None => match &p.source {
+            crate::profiles::Source::Sso(s) => {
+                out.account_id = s.account_id.clone();
+                out.role_name = s.role_name.clone();
+                out.warning = s.warning.clone().unwrap_or_default();
+            }
+            crate::profiles::Source::Oidc(o) => {
+                let arn = o.role_arn.clone().unwrap_or_default();
+                (out.account_id, out.role_name) = arn_parts(&arn);
+                out.role_arn = arn;
+            }
+        },
         Some(hop) => {
             out.role_arn = hop.role_arn.clone();
             out.source_profile = p.source_profile().unwrap_or_default();
-            out.account_id = hop
-                .role_arn
-                .split(':')
-                .nth(4)
-                .unwrap_or_default()
-                .to_string();
-            out.role_name = hop
-                .role_arn
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_string();
+            (out.account_id, out.role_name) = arn_parts(&hop.role_arn);
         }
     }
     out
+}
+
+/// The account id and role name of a role ARN.
+fn arn_parts(arn: &str) -> (String, String) {
+    (
+        arn.split(':').nth(4).unwrap_or_default().to_string(),
+        arn.rsplit('/').next().unwrap_or_default().to_string(),
+    )
 }

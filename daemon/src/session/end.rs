@@ -36,6 +36,7 @@ impl Sessions {
             };
             if let Some(st) = &stored
                 && let Some(t) = &st.token
+                && !self.is_provider(key)
             {
                 if let Err(e) = self.aws.logout(&st.region, &t.access_token).await {
                     warn!(session = %key, error = %e, "SSO Logout failed; deleting stored tokens anyway");

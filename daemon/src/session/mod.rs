@@ -13,6 +13,7 @@
 
 pub mod cli_interop;
 mod end;
+mod oidc;
 mod refresh;
 mod registry;
 pub mod state;
@@ -78,6 +79,8 @@ pub struct Sessions {
     clock: SharedClock,
     events: Events,
     terminal: TerminalCheck,
+    /// OIDC providers' logins and refreshes (sessions of kind `oidc`).
+    oidc: crate::oidc::Oidc,
 }
 
 impl Sessions {
@@ -91,9 +94,10 @@ impl Sessions {
             store: p.stores.store,
             store_label: p.stores.label,
             windows: UnlockFile::new(&p.state_dir),
-            clock: p.clock,
+            clock: p.clock.clone(),
             events: p.events,
             terminal: p.terminal,
+            oidc: crate::oidc::Oidc::new(p.clock.clone()),
         }
     }
 
@@ -152,7 +156,11 @@ impl Sessions {
     /// Saves to the token store and, with `aws_cli_cache = "mirror"`, to the AWS CLI cache.
     async fn save_stored(&self, stored: &StoredSession) -> Result<()> {
         let store = self.store.clone();
-        let mirror = self.cli.mirror_handle();
+        // An OIDC provider's token is not an IAM Identity Center token: never in the CLI cache.
+        let mirror = match self.is_provider(&stored.session) {
+            true => None,
+            false => self.cli.mirror_handle(),
+        };
         let stored = stored.clone();
         tokio::task::spawn_blocking(move || {
             if let Some(cli) = mirror

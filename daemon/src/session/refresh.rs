@@ -88,7 +88,7 @@ impl Sessions {
         s: &Session,
         stored: &StoredSession,
     ) -> Result<Token, AwsError> {
-        let mirror = self.cli.mirroring();
+        let mirror = self.cli.mirroring() && !self.is_provider(&s.key);
         let mut stored = stored.clone();
         if mirror && let Some(newer) = self.cli.newer_than(&stored).await {
             stored = newer;
@@ -117,11 +117,14 @@ impl Sessions {
         };
         stored.token = Some(token.clone());
         self.adopt(s, &stored).await;
-        info!(session = %s.key, "refreshed the SSO token");
+        info!(session = %s.key, "refreshed the session's token");
         Ok(token)
     }
 
     async fn refresh_once(&self, stored: &StoredSession) -> Result<Token, AwsError> {
+        if self.is_provider(&stored.session) {
+            return self.oidc_refresh(stored).await;
+        }
         let (Some(reg), Some(rt)) = (
             stored.registration.as_ref(),
             stored.token.as_ref().and_then(|t| t.refresh_token.as_ref()),

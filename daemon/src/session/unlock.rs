@@ -229,6 +229,9 @@ impl Sessions {
         opts: UnlockOptions,
         prompt: impl FnOnce(Prompt) + Send,
     ) -> Result<StoredSession> {
+        if spec.is_oidc() {
+            return self.oidc_login(spec, stored, opts, prompt).await;
+        }
         let flow =
             if opts.device_code || self.cfg.login_flow == LoginFlow::Device || spec.is_legacy() {
                 LoginFlow::Device
@@ -281,7 +284,7 @@ impl Sessions {
 
     /// A token from the AWS CLI cache that is valid or refreshable, unless interop is off.
     async fn cli_candidate(&self, spec: &SessionSpec, stored: &StoredSession) -> Option<Reusable> {
-        if self.cli.off() {
+        if self.cli.off() || spec.is_oidc() {
             return None;
         }
         let now = self.clock.now();

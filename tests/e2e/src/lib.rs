@@ -26,6 +26,7 @@ pub mod persistence;
 pub mod secret_service;
 
 pub mod chain;
+pub mod oidc;
 pub mod robust;
 pub mod terminal;
 

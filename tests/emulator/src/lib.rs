@@ -29,13 +29,21 @@
 //!   restores the emulator's own URL)
 //!   (`mfa_roles=Deploy,Admin` marks roles MFA-protected)
 //! * `GET  /_emulator/state` → `{"activeAccessTokens": n, "pendingApprovals": n}`
+//!
+//! A generic OIDC identity provider lives at `{url}/idp` ([`idp`]), with STS
+//! AssumeRoleWithWebIdentity and Cognito identity beside it; its knobs and counters are under
+//! `/_emulator/idp/` (see `idp_control.rs`) and on [`Emulator::idp_config`].
 
 // Helpers return `Result<_, Response>` so handlers can answer early with the
 // protocol's error; the size of `Response` does not matter in a test tool.
 #![allow(clippy::result_large_err)]
 
+mod cognito;
 mod control;
 mod faults;
+pub mod idp;
+mod idp_control;
+mod idp_keys;
 pub mod mfa;
 mod oidc;
 mod portal;
@@ -43,6 +51,10 @@ mod server;
 mod state;
 mod sts;
 mod util;
+mod web_identity;
+
+pub use idp::IdpConfig;
+pub use idp_keys::SigningKey;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -14,7 +14,12 @@ Endpoints (all on one listener; point AWS_ENDPOINT_URL_SSO, AWS_ENDPOINT_URL_SSO
 and AWS_ENDPOINT_URL_STS, or AWS_ENDPOINT_URL, at the printed URL):
   SSO-OIDC  POST /client/register, /device_authorization, /token; GET /authorize (PKCE), /device
   portal    GET /federation/credentials, /assignment/accounts, /assignment/roles; POST /logout
-  STS       POST / with Action=AssumeRole | GetCallerIdentity
+  STS       POST / with Action=AssumeRole | GetCallerIdentity | AssumeRoleWithWebIdentity
+  OIDC IdP  issuer {URL}/idp: GET /idp/.well-known/openid-configuration, /idp/keys,
+            /idp/authorize (approves at once); POST /idp/token, /idp/device_authorization
+  Cognito   POST / with X-Amz-Target: AWSCognitoIdentityService.GetId |
+            GetCredentialsForIdentity (point AWS_ENDPOINT_URL_COGNITO_IDENTITY at the URL);
+            IdP knobs: POST /_emulator/idp/config?..., counters: GET /_emulator/idp/calls
 Accounts: 111111111111 dev [ReadOnly, Admin], 222222222222 prod [ReadOnly],
 333333333333 sandbox [Developer]. Roles named *WithExternalId need ExternalId=secret-ext.
 

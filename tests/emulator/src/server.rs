@@ -11,12 +11,14 @@ use tokio::sync::oneshot;
 use tower::ServiceExt as _;
 
 use crate::state::State;
-use crate::{Config, Fault, Op, control, oidc, portal, sts};
+use crate::{Config, Fault, Op, control, idp, idp_control, oidc, portal, sts};
 
 /// State shared by the request handlers and the [`crate::Emulator`] handle.
 pub(crate) struct Shared {
     state: Mutex<State>,
     pub base_url: String,
+    /// The OIDC identity provider (issue 12).
+    pub idp: crate::idp::Idp,
 }
 
 impl Shared {
@@ -24,6 +26,7 @@ impl Shared {
         Shared {
             state: Mutex::new(State::new(config)),
             base_url,
+            idp: Default::default(),
         }
     }
 
@@ -91,6 +94,13 @@ fn router(shared: AppState) -> Router {
         .route("/logout", post(portal::logout))
         // STS (query protocol)
         .route("/", post(sts::handle))
+        // OIDC identity provider (STS web identity and Cognito route from sts::handle)
+        .route("/idp/.well-known/openid-configuration", get(idp::discovery))
+        .route("/idp/keys", get(idp::jwks))
+        .route("/idp/authorize", get(idp::authorize))
+        .route("/idp/token", post(idp::token))
+        .route("/idp/device_authorization", post(idp::device_authorization))
+        .nest("/_emulator/idp", idp_control::router())
         // Control API
         .nest("/_emulator", control::router())
         .fallback(not_found)

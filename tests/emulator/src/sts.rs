@@ -25,7 +25,7 @@ const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 pub const EXTERNAL_ID_ROLE_SUFFIX: &str = "WithExternalId";
 pub const EXTERNAL_ID: &str = "secret-ext";
 
-fn xml(status: StatusCode, body: String) -> Response {
+pub(crate) fn xml(status: StatusCode, body: String) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
@@ -61,6 +61,10 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Unsigned calls with an IdP's token: Cognito identity (JSON 1.1) and web identity.
+    if let Some(r) = crate::web_identity::route(&shared, &headers, &body) {
+        return r;
+    }
     let form = match std::str::from_utf8(&body)
         .map_err(|e| e.to_string())
         .and_then(|s| parse_form(Some(s)))
@@ -146,14 +150,14 @@ fn caller(st: &World, headers: &HeaderMap, now: SystemTime) -> Result<Identity, 
     Ok(key.identity.clone())
 }
 
-struct RoleArn {
-    partition: String,
-    account: String,
-    name: String,
+pub(crate) struct RoleArn {
+    pub partition: String,
+    pub account: String,
+    pub name: String,
 }
 
 /// `arn:aws:iam::123456789012:role/[path/]Name`
-fn parse_role_arn(arn: &str) -> Option<RoleArn> {
+pub(crate) fn parse_role_arn(arn: &str) -> Option<RoleArn> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let [prefix, partition, service, region, account, resource] = parts.as_slice() else {
         return None;
@@ -184,7 +188,7 @@ fn parse_role_arn(arn: &str) -> Option<RoleArn> {
     })
 }
 
-fn valid_session_name(s: &str) -> bool {
+pub(crate) fn valid_session_name(s: &str) -> bool {
     (2..=64).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
