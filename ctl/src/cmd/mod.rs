@@ -14,6 +14,7 @@ pub mod lock;
 pub mod logout;
 pub mod man;
 pub mod service;
+pub mod service_windows;
 pub mod start;
 pub mod status;
 pub mod unlock;
