@@ -19,7 +19,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 pub fn sibling(name: &str) -> PathBuf {
     std::env::current_exe()
         .ok()
-        .and_then(|p| p.parent().map(|d| d.join(name)))
+        .and_then(|p| {
+            p.parent()
+                .map(|d| d.join(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
+        })
         .filter(|p| p.exists())
         .unwrap_or_else(|| PathBuf::from(name))
 }

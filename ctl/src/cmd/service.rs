@@ -71,6 +71,13 @@ fn home() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// This ssoagentctl, for the Windows Run key.
+fn this_ctl() -> String {
+    std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "ssoagentctl".into())
+}
+
 /// The daemon binary to put in the unit: the one installed beside this ssoagentctl.
 fn daemon_path() -> String {
     daemon::sibling_path("ssoagentd")
@@ -100,7 +107,7 @@ fn plan(action: &Action, platform: Platform) -> Plan {
         Platform::Systemd => systemd_plan(action),
         Platform::Launchd => launchd_plan(action),
         Platform::Windows => match action {
-            Action::Install(_) => windows::install(&daemon::sibling_path("ssoagentctl")),
+            Action::Install(_) => windows::install(&this_ctl()),
             Action::Uninstall(_) => windows::uninstall(),
             Action::Status(_) => windows::status(),
         },
