@@ -6,7 +6,9 @@ use std::path::Path;
 
 use ssoagent_client::{config, exit, proto};
 
-use crate::{daemon, failure::Failure, util};
+#[cfg(unix)]
+use crate::util;
+use crate::{daemon, failure::Failure};
 
 #[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
 enum Level {

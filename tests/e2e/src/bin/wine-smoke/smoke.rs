@@ -1,4 +1,4 @@
-//! `wine-smoke DIR`: the Windows binaries in DIR (`ssoagentd.exe`, `ssoagentctl.exe`,
+//! The Windows binaries in DIR (`ssoagentd.exe`, `ssoagentctl.exe`,
 //! `ssoagent-cred.exe`, built by `../shared/windows/cargo-windows`) under Wine, against the
 //! Linux emulator on 127.0.0.1, as a Windows user would run them: the daemon autostarted
 //! detached on its named pipe, a second daemon refused, a device-code unlock, credential_process
@@ -196,7 +196,7 @@ fn check_json(out: &Out) -> Result<String, String> {
     Ok(format!("AccessKeyId {}", v["AccessKeyId"].as_str().unwrap_or("")))
 }
 
-fn main() {
+pub fn main() {
     let dir = std::env::args_os()
         .nth(1)
         .map(PathBuf::from)
