@@ -68,3 +68,24 @@ pub fn status() -> Plan {
         commands: vec![words(&["reg", "query", RUN_KEY, "/v", RUN_VALUE])],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_value_quotes_a_path_with_spaces() {
+        let plan = install(r"C:\Program Files\ssoagent\ssoagentctl.exe");
+        assert_eq!(
+            command_line(&plan.commands[0]),
+            r#"reg add HKCU\Software\Microsoft\Windows\CurrentVersion\Run /v ssoagentd /t REG_SZ /d "\"C:\Program Files\ssoagent\ssoagentctl.exe\" start" /f"#
+        );
+        assert!(plan.files.is_empty());
+    }
+
+    #[test]
+    fn plain_words_stay_unquoted() {
+        let words = ["reg", "query", "", "a b"].map(String::from);
+        assert_eq!(command_line(&words), r#"reg query "" "a b""#);
+    }
+}
