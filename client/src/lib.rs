@@ -13,13 +13,13 @@ mod transport;
 pub mod winsec;
 
 pub use output::credential_process_json;
-pub use ssoagent_proto::v1 as proto;
-pub use transport::{ConnectError, Untrusted, connect, default_socket_path, socket_path};
 #[cfg(windows)]
 pub use pipe::connect_checked;
+pub use ssoagent_proto::v1 as proto;
 pub use transport::PeerInfo;
 #[cfg(unix)]
 pub use transport::connect_checked;
+pub use transport::{ConnectError, Untrusted, connect, default_socket_path, socket_path};
 
 /// The generated gRPC client over our local transport.
 pub type AgentClient = proto::agent_client::AgentClient<tonic::transport::Channel>;

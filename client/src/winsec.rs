@@ -86,13 +86,7 @@ fn token_user(process: HANDLE) -> io::Result<Sid> {
     let mut buf = vec![0u64; (len as usize).div_ceil(8)];
     // SAFETY: `buf` holds at least `len` bytes.
     check(unsafe {
-        GetTokenInformation(
-            token.0,
-            TokenUser,
-            buf.as_mut_ptr().cast(),
-            len,
-            &mut len,
-        )
+        GetTokenInformation(token.0, TokenUser, buf.as_mut_ptr().cast(), len, &mut len)
     })?;
     // SAFETY: the call filled a TOKEN_USER whose SID points into `buf`.
     let sid = unsafe { (*(buf.as_ptr() as *const TOKEN_USER)).User.Sid };

@@ -41,7 +41,8 @@ pub fn is_our_daemon(pid: u32) -> bool {
     let mut buf = [0u16; 1024];
     let mut len = buf.len() as u32;
     // SAFETY: `buf` holds `len` UTF-16 units; the handle is closed right after.
-    let ok = unsafe { QueryFullProcessImageNameW(h, PROCESS_NAME_WIN32, buf.as_mut_ptr(), &mut len) };
+    let ok =
+        unsafe { QueryFullProcessImageNameW(h, PROCESS_NAME_WIN32, buf.as_mut_ptr(), &mut len) };
     // SAFETY: as above.
     unsafe { CloseHandle(h) };
     let image = String::from_utf16_lossy(&buf[..len as usize]);

@@ -46,9 +46,7 @@ fn peer_of<T>(req: &Request<T>) -> Option<Caller> {
 /// user's process never gets this far: it is refused at accept).
 #[cfg(windows)]
 fn peer_of<T>(req: &Request<T>) -> Option<Caller> {
-    req.extensions()
-        .get::<crate::platform::PipeClient>()?
-        .0
+    req.extensions().get::<crate::platform::PipeClient>()?.0
 }
 
 /// The caller the interceptor attached to a request.

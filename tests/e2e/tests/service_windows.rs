@@ -17,7 +17,10 @@ fn install_writes_the_users_run_key_to_start_the_daemon_at_logon() {
     );
     assert_eq!(out.stdout, expected);
     // Nothing written, nothing started.
-    assert!(w.ctl(&["status"]).code == 4, "a dry run must not start the daemon");
+    assert!(
+        w.ctl(&["status"]).code == 4,
+        "a dry run must not start the daemon"
+    );
 }
 
 #[test]

@@ -188,12 +188,20 @@ fn check_json(out: &Out) -> Result<String, String> {
     if v["Version"] != 1 {
         return Err(format!("Version is not 1\n{out}"));
     }
-    for field in ["AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"] {
-        if !v[field].as_str().is_some_and(|s| !s.is_empty()) {
+    for field in [
+        "AccessKeyId",
+        "SecretAccessKey",
+        "SessionToken",
+        "Expiration",
+    ] {
+        if v[field].as_str().is_none_or(str::is_empty) {
             return Err(format!("{field} missing\n{out}"));
         }
     }
-    Ok(format!("AccessKeyId {}", v["AccessKeyId"].as_str().unwrap_or("")))
+    Ok(format!(
+        "AccessKeyId {}",
+        v["AccessKeyId"].as_str().unwrap_or("")
+    ))
 }
 
 pub fn main() {
@@ -218,18 +226,26 @@ fn lifecycle(s: &mut Smoke) {
     step("no daemon yet: ssoagent-cred exits 4", || {
         expect(&s.cred(), 4, &["ssoagentd is not running", &s.pipe]).map(|()| String::new())
     });
-    step("ssoagentctl start: ssoagentd.exe detached on the pipe", || {
-        expect(&s.ctl(&["start"]), 0, &["ssoagentd started"])?;
-        let log = s.daemon_log();
-        if !log.contains("ssoagentd ready") || !log.contains(&s.pipe) {
-            return Err(format!("the daemon log does not say it serves the pipe:\n{log}"));
-        }
-        Ok(s.pipe.clone())
-    });
-    step("a second ssoagentd.exe exits 10 (one daemon per pipe)", || {
-        let out = s.run("ssoagentd.exe", &[]);
-        expect(&out, 10, &["already running"]).map(|()| String::new())
-    });
+    step(
+        "ssoagentctl start: ssoagentd.exe detached on the pipe",
+        || {
+            expect(&s.ctl(&["start"]), 0, &["ssoagentd started"])?;
+            let log = s.daemon_log();
+            if !log.contains("ssoagentd ready") || !log.contains(&s.pipe) {
+                return Err(format!(
+                    "the daemon log does not say it serves the pipe:\n{log}"
+                ));
+            }
+            Ok(s.pipe.clone())
+        },
+    );
+    step(
+        "a second ssoagentd.exe exits 10 (one daemon per pipe)",
+        || {
+            let out = s.run("ssoagentd.exe", &[]);
+            expect(&out, 10, &["already running"]).map(|()| String::new())
+        },
+    );
     step("locked: ssoagent-cred exits 3 naming the unlock", || {
         let out = s.cred();
         expect(&out, 3, &["ssoagentctl unlock"])?;
@@ -242,9 +258,10 @@ fn lifecycle(s: &mut Smoke) {
         let out = s.ctl(&["unlock", SESSION, "--device-code", "--no-browser"]);
         expect(&out, 0, &["unlocked"]).map(|()| String::new())
     });
-    step("ssoagent-cred --profile dev prints credential_process JSON", || {
-        check_json(&s.cred())
-    });
+    step(
+        "ssoagent-cred --profile dev prints credential_process JSON",
+        || check_json(&s.cred()),
+    );
     step("status shows the session unlocked, the file store", || {
         let out = s.ctl(&["status", "--json"]);
         expect(&out, 0, &["unlocked", "file"])?;
@@ -260,8 +277,15 @@ fn lifecycle(s: &mut Smoke) {
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
         if files.is_empty() {
-            let all: Vec<_> = fs::read_dir(s.world.state_dir()).into_iter().flatten().flatten().collect();
-            return Err(format!("no token file in {}: {all:?}", s.world.state_dir().display()));
+            let all: Vec<_> = fs::read_dir(s.world.state_dir())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .collect();
+            return Err(format!(
+                "no token file in {}: {all:?}",
+                s.world.state_dir().display()
+            ));
         }
         Ok(format!("{} file(s)", files.len()))
     });
@@ -308,7 +332,15 @@ fn service_and_paths(s: &mut Smoke) {
         let mut c = s.command("ssoagentctl.exe", &["doctor"]);
         c.env_remove("SSOAGENT_CONFIG");
         let out = s.run_cmd(c, Duration::from_secs(60));
-        expect(&out, 0, &["pipe", &s.pipe, r"AppData\Roaming\ssoagent\config\config.toml"])?;
+        expect(
+            &out,
+            0,
+            &[
+                "pipe",
+                &s.pipe,
+                r"AppData\Roaming\ssoagent\config\config.toml",
+            ],
+        )?;
         Ok(String::new())
     });
 }
