@@ -16,7 +16,7 @@ use tokio::{
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::{info, warn};
 use windows_sys::Win32::{
-    Foundation::{ERROR_ALREADY_EXISTS, GetLastError, HANDLE},
+    Foundation::{CloseHandle, ERROR_ALREADY_EXISTS, GetLastError, HANDLE},
     Security::SECURITY_ATTRIBUTES,
     System::{
         Console::{STD_ERROR_HANDLE, SetStdHandle},
@@ -67,9 +67,22 @@ pub fn lock_pidfile(pipe: &Path) -> anyhow::Result<Result<PidLock, AlreadyRunnin
         );
     }
     if err == ERROR_ALREADY_EXISTS {
-        return Ok(Err(AlreadyRunning("another ssoagentd".into())));
+        // SAFETY: the handle just returned; the other daemon keeps its own.
+        unsafe { CloseHandle(h) };
+        return Ok(Err(AlreadyRunning(server_pid(pipe))));
     }
     Ok(Ok(PidLock { _mutex: h }))
+}
+
+/// The pid serving `pipe`, as the system says, for the "already running" message.
+fn server_pid(pipe: &Path) -> String {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(pipe)
+        .ok()
+        .and_then(|f| winsec::pipe_server_pid(f.as_raw_handle()).ok())
+        .map_or_else(|| "unknown".into(), |pid| pid.to_string())
 }
 
 fn create(name: &str, first: bool) -> io::Result<NamedPipeServer> {
