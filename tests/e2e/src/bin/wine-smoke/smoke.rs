@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ssoagent_e2e::{SESSION, World};
+use ssoagent_e2e::{START_URL, World};
 
 struct Smoke {
     world: World,
@@ -68,6 +68,15 @@ impl Smoke {
             .unwrap_or_else(|| ssoagent_e2e::repo_root().join("../shared/windows"));
         let world = World::new();
         world.write_agent_config("store = \"file\"\npresence = \"none\"\n");
+        // The Wine prefix, and so its Credential Manager, outlives the run: a session name of
+        // this run's own keeps an earlier run's stored tokens out of it.
+        world.write_aws_config(&format!(
+            "[sso-session {SESSION}]\nsso_start_url = {START_URL}\nsso_region = us-east-1\n\
+             sso_registration_scopes = sso:account:access\n\n[profile dev]\n\
+             sso_session = {SESSION}\nsso_account_id = 111111111111\nsso_role_name = ReadOnly\n\
+             region = eu-west-1\n",
+            SESSION = session()
+        ));
         Smoke {
             pipe: format!(r"\\.\pipe\ssoagent-smoke-{}", std::process::id()),
             world,
@@ -150,6 +159,11 @@ impl Smoke {
     fn daemon_log(&self) -> String {
         fs::read_to_string(self.world.state_dir().join("ssoagentd.log")).unwrap_or_default()
     }
+}
+
+/// This run's session name.
+fn session() -> String {
+    format!("smoke{}", std::process::id())
 }
 
 /// Runs one step, timing it; a step returns `Err` with what went wrong.
@@ -255,8 +269,9 @@ fn lifecycle(s: &mut Smoke) {
         Ok(String::new())
     });
     step("ssoagentctl unlock --device-code --no-browser", || {
-        let out = s.ctl(&["unlock", SESSION, "--device-code", "--no-browser"]);
-        expect(&out, 0, &["unlocked"]).map(|()| String::new())
+        let out = s.ctl(&["unlock", &session(), "--device-code", "--no-browser"]);
+        // A fresh login, not a token left over from an earlier run.
+        expect(&out, 0, &["unlocked", "logged in"]).map(|()| String::new())
     });
     step(
         "ssoagent-cred --profile dev prints credential_process JSON",
@@ -290,7 +305,7 @@ fn lifecycle(s: &mut Smoke) {
         Ok(format!("{} file(s)", files.len()))
     });
     step("lock, then ssoagent-cred exits 3", || {
-        expect(&s.ctl(&["lock", SESSION]), 0, &["locked"])?;
+        expect(&s.ctl(&["lock", &session()]), 0, &["locked"])?;
         expect(&s.cred(), 3, &["locked", "ssoagentctl unlock"]).map(|()| String::new())
     });
 }
@@ -302,7 +317,7 @@ fn keyring(s: &mut Smoke) {
         s.world
             .write_agent_config("store = \"keyring\"\npresence = \"none\"\n");
         expect(&s.ctl(&["start"]), 0, &["ssoagentd started"])?;
-        let out = s.ctl(&["login", SESSION, "--device-code", "--no-browser"]);
+        let out = s.ctl(&["login", &session(), "--device-code", "--no-browser"]);
         expect(&out, 0, &["unlocked"])?;
         let status = s.ctl(&["status", "--json"]);
         expect(&status, 0, &["\"keyring\""])?;
@@ -311,7 +326,10 @@ fn keyring(s: &mut Smoke) {
         expect(&s.ctl(&["restart"]), 0, &["started"])?;
         let status = s.ctl(&["status"]);
         expect(&status, 0, &["unlocked"])?;
-        check_json(&s.cred()).map(|k| format!("saved, read back after a restart; {k}"))
+        let key = check_json(&s.cred())?;
+        // Leaves nothing in the prefix's Credential Manager for later runs.
+        expect(&s.ctl(&["logout", &session()]), 0, &["logged out"])?;
+        Ok(format!("saved, read back after a restart, deleted; {key}"))
     });
 }
 
