@@ -10,6 +10,12 @@ pub fn uid() -> u32 {
     unsafe { libc::getuid() }
 }
 
+/// Windows has no uids: 0 stands for "this user", whose SID the pipe checks compare instead.
+#[cfg(windows)]
+pub fn uid() -> u32 {
+    0
+}
+
 /// The profile given, else `$AWS_PROFILE` (empty counts as none), as the AWS tools do.
 pub fn profile_or_env(profile: Option<String>) -> Option<String> {
     profile
@@ -126,6 +132,37 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), PrivateDirError> {
     check_private_dir(dir)
 }
 
+/// Windows: a real directory (not a symlink or junction). Its ACL is set owner-only when we
+/// create it ([`ensure_private_dir`]); an existing directory's ACL is not inspected.
+#[cfg(windows)]
+pub fn check_private_dir(dir: &Path) -> Result<(), PrivateDirError> {
+    let m = std::fs::symlink_metadata(dir).map_err(|source| PrivateDirError::Io {
+        dir: dir.to_path_buf(),
+        what: "inspect",
+        source,
+    })?;
+    if m.file_type().is_symlink() || !m.is_dir() {
+        return Err(PrivateDirError::NotADirectory(dir.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Windows: creates `dir` (and its parents) when missing, the last one with an owner-only
+/// ACL, then [`check_private_dir`].
+#[cfg(windows)]
+pub fn ensure_private_dir(dir: &Path) -> Result<(), PrivateDirError> {
+    if std::fs::symlink_metadata(dir).is_err() {
+        let io = |what, source| PrivateDirError::Io {
+            dir: dir.to_path_buf(),
+            what,
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io("create", e))?;
+        crate::winsec::restrict_to_owner(dir, true).map_err(|e| io("restrict", e))?;
+    }
+    check_private_dir(dir)
+}
+
 /// `<sha1 of key>.json`: how the AWS CLI names its SSO cache files, and how the file store
 /// names its own (so session names never show in file names).
 #[cfg(feature = "config")]
@@ -168,7 +205,33 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
     std::fs::File::open(dir)?.sync_all()
 }
 
-#[cfg(all(unix, feature = "config"))]
+/// Windows: the same temp-file-and-rename, the file's ACL set owner-only (this user, full
+/// access, nothing inherited) before it is renamed into place when `mode` is private
+/// (`mode & 0o077 == 0`); other modes keep the inherited ACL.
+#[cfg(all(windows, feature = "config"))]
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ssoagent-")
+        .suffix(".tmp")
+        .tempfile_in(parent_dir(path))?;
+    tmp.write_all(bytes)?;
+    if mode & 0o077 == 0 {
+        crate::winsec::restrict_to_owner(tmp.path(), false)?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Windows: [`write_atomic`] owner-only, the parent directory created (owner-only) if missing.
+#[cfg(all(windows, feature = "config"))]
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    ensure_private_dir(parent_dir(path)).map_err(std::io::Error::other)?;
+    write_atomic(path, bytes, 0o600)
+}
+
+#[cfg(feature = "config")]
 fn parent_dir(path: &Path) -> &Path {
     path.parent()
         .filter(|d| !d.as_os_str().is_empty())

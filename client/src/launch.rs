@@ -4,7 +4,6 @@
 //! just wait until the socket answers (the readiness signal).
 
 use std::{
-    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -20,7 +19,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 pub fn sibling(name: &str) -> PathBuf {
     std::env::current_exe()
         .ok()
-        .and_then(|p| p.parent().map(|d| d.join(name)))
+        .and_then(|p| {
+            p.parent()
+                .map(|d| d.join(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
+        })
         .filter(|p| p.exists())
         .unwrap_or_else(|| PathBuf::from(name))
 }
@@ -89,13 +91,7 @@ pub async fn start_daemon(socket: &Path) -> Result<(), StartError> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: setsid is async-signal-safe; a new session keeps Ctrl-C here from reaching it.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    detach(&mut cmd);
     let mut child = cmd.spawn().map_err(|source| StartError::Spawn {
         daemon: daemon.clone(),
         source,
@@ -126,6 +122,29 @@ pub async fn start_daemon(socket: &Path) -> Result<(), StartError> {
     }
 }
 
+/// A new session keeps Ctrl-C at our terminal from reaching the daemon.
+#[cfg(unix)]
+fn detach(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+}
+
+/// No console (so closing ours does not end it) and a process group of its own (so Ctrl-C at
+/// ours does not reach it).
+#[cfg(windows)]
+fn detach(cmd: &mut Command) {
+    use std::os::windows::process::CommandExt;
+    const DETACHED_PROCESS: u32 = 0x0000_0008;
+    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+    cmd.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP);
+}
+
 /// Variables an autostarted daemon keeps (DESIGN.md, Environment), by exact name.
 const ALLOWED: &[&str] = &[
     "HOME",
@@ -144,6 +163,26 @@ const ALLOWED: &[&str] = &[
     "AWS_ENDPOINT_URL_SIGNIN",
 ];
 
+/// ... and on Windows (where names are case-insensitive), what the system and the `directories`
+/// crate need: without `SystemRoot` even sockets fail.
+#[cfg(windows)]
+const ALLOWED_WINDOWS: &[&str] = &[
+    "SYSTEMROOT",
+    "WINDIR",
+    "SYSTEMDRIVE",
+    "USERNAME",
+    "USERDOMAIN",
+    "USERPROFILE",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "PROGRAMDATA",
+    "TEMP",
+    "TMP",
+    "HOMEDRIVE",
+    "HOMEPATH",
+    "COMPUTERNAME",
+];
+
 /// ... and by prefix.
 const ALLOWED_PREFIXES: &[&str] = &["XDG_", "SSOAGENT_", "LC_"];
 
@@ -155,6 +194,21 @@ const PATHS: &[&str] = &[
     "AWS_CONFIG_FILE",
 ];
 
+/// Windows names are case-insensitive (`Path`, `SystemRoot`).
+#[cfg(windows)]
+fn allowed_on_windows(name: &str) -> bool {
+    let name = name.to_ascii_uppercase();
+    let name = name.as_str();
+    ALLOWED_WINDOWS.contains(&name)
+        || ALLOWED.contains(&name)
+        || ALLOWED_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+#[cfg(not(windows))]
+fn allowed_on_windows(_name: &str) -> bool {
+    false
+}
+
 /// The value an autostarted daemon gets for `name`, or `None` when it gets no such variable.
 fn inherited(
     name: &std::ffi::OsStr,
@@ -162,7 +216,9 @@ fn inherited(
     cwd: Option<&Path>,
 ) -> Option<std::ffi::OsString> {
     let name = name.to_str()?;
-    let allowed = ALLOWED.contains(&name) || ALLOWED_PREFIXES.iter().any(|p| name.starts_with(p));
+    let allowed = ALLOWED.contains(&name)
+        || ALLOWED_PREFIXES.iter().any(|p| name.starts_with(p))
+        || allowed_on_windows(name);
     if !allowed {
         return None;
     }

@@ -11,12 +11,17 @@ mod pipe;
 mod transport;
 #[cfg(unix)]
 pub mod unary;
+#[cfg(windows)]
+pub mod winsec;
 
 pub use output::credential_process_json;
+#[cfg(windows)]
+pub use pipe::connect_checked;
 pub use ssoagent_proto::v1 as proto;
+pub use transport::PeerInfo;
 pub use transport::{ConnectError, Untrusted, connect, default_socket_path, socket_path};
 #[cfg(unix)]
-pub use transport::{PeerInfo, connect_blocking, connect_checked};
+pub use transport::{connect_blocking, connect_checked};
 
 /// The generated gRPC client over our local transport.
 pub type AgentClient = proto::agent_client::AgentClient<tonic::transport::Channel>;

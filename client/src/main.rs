@@ -101,6 +101,9 @@ fn run(args: Args) -> i32 {
     }
 }
 
+/// Unix: connect with the checks and make the one call on this thread
+/// (`ssoagent_client::unary`), no async runtime.
+#[cfg(unix)]
 fn fetch(args: Args) -> Result<proto::Credentials, (i32, String)> {
     let path = ssoagent_client::socket_path();
     let stream = match ssoagent_client::connect_blocking(&path) {
@@ -121,16 +124,48 @@ fn fetch(args: Args) -> Result<proto::Credentials, (i32, String)> {
 }
 
 /// The gRPC path of `Agent.GetCredentials` (proto/ssoagent/v1/agent.proto).
+#[cfg(unix)]
 const GET_CREDENTIALS: &str = "/ssoagent.v1.Agent/GetCredentials";
 
-/// `--autostart` with no daemon: start one (the rare path, so the runtime is built only here).
-fn autostart(path: &std::path::Path) -> Result<(), (i32, String)> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// Windows: the named pipe through tonic's channel on a current-thread runtime.
+#[cfg(windows)]
+fn fetch(args: Args) -> Result<proto::Credentials, (i32, String)> {
+    let path = ssoagent_client::socket_path();
+    let rt = runtime()?;
+    let channel = match rt.block_on(ssoagent_client::connect(&path)) {
+        Ok(c) => c,
+        Err(e) if args.autostart && e.daemon_absent() => {
+            autostart(&path)?;
+            rt.block_on(ssoagent_client::connect(&path))
+                .map_err(|e| (exit::UNREACHABLE, e.to_string()))?
+        }
+        Err(e) => return Err((exit::UNREACHABLE, e.to_string())),
+    };
+    let request = proto::GetCredentialsRequest {
+        profile: args.profile,
+    };
+    rt.block_on(async {
+        let mut client = proto::agent_client::AgentClient::new(channel);
+        tokio::time::timeout(CALL_TIMEOUT, client.get_credentials(request)).await
+    })
+    .map_err(|_| (exit::FAILED, "ssoagentd did not answer in time".to_string()))?
+    .map(tonic::Response::into_inner)
+    .map_err(|s| (exit::for_status(&s), exit::message(&s)))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, (i32, String)> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
-        .map_err(|e| (exit::FAILED, format!("cannot start: {e}")))?;
-    rt.block_on(ssoagent_client::launch::start_daemon(path))
+        .map_err(|e| (exit::FAILED, format!("cannot start: {e}")))
+}
+
+/// `--autostart` with no daemon: start one (the rare path; on unix the runtime is built only
+/// here).
+fn autostart(path: &std::path::Path) -> Result<(), (i32, String)> {
+    runtime()?
+        .block_on(ssoagent_client::launch::start_daemon(path))
         .map_err(|e| {
             (
                 exit::UNREACHABLE,

@@ -34,6 +34,8 @@ pub enum Untrusted {
     Peer { uid: u32, pid: Option<i32> },
     /// The kernel could not say who serves the socket.
     PeerUnknown { reason: String },
+    /// Windows: the process serving the pipe runs as another user (its SID).
+    PeerUser { user: String, pid: Option<i32> },
 }
 
 impl ConnectError {
@@ -47,7 +49,7 @@ impl ConnectError {
             )
     }
 
-    fn io(path: &Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         Self {
             path: path.to_path_buf(),
             source,
@@ -55,7 +57,7 @@ impl ConnectError {
         }
     }
 
-    fn refused(path: &Path, why: Untrusted) -> Self {
+    pub(crate) fn refused(path: &Path, why: Untrusted) -> Self {
         Self {
             path: path.to_path_buf(),
             source: std::io::Error::new(
@@ -114,6 +116,14 @@ impl std::fmt::Display for ConnectError {
                         describe_uid(*uid)
                     )
                 }
+                Untrusted::PeerUser { user, pid } => {
+                    let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+                    write!(
+                        f,
+                        "the process serving it{pid} runs as {user}, not as you; another user \
+                         may be impersonating ssoagentd, so nothing was sent"
+                    )
+                }
                 Untrusted::PeerUnknown { reason } => write!(
                     f,
                     "cannot tell which user serves it ({reason}); nothing was sent"
@@ -143,8 +153,8 @@ impl std::error::Error for ConnectError {
 
 /// Who serves the socket, as the kernel reports it for the connected client-side socket
 /// (`SO_PEERCRED` on Linux, `getpeereid`/`LOCAL_PEERPID` on macOS). [`connect_checked`] has
-/// already verified that `uid` is ours.
-#[cfg(unix)]
+/// already verified that `uid` is ours. On Windows `uid` is 0 and the pipe server's user SID
+/// was checked instead (`GetNamedPipeServerProcessId`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerInfo {
     pub uid: u32,
@@ -156,7 +166,6 @@ pub struct PeerInfo {
     pub pid: Option<i32>,
 }
 
-#[cfg(unix)]
 impl PeerInfo {
     /// The pid, when it is one a caller may signal: never 0, 1 or negative (`kill(0, ..)` hits
     /// our process group, `kill(-1, ..)` every process we may signal, 1 is init). Callers such as
@@ -253,7 +262,9 @@ pub async fn connect(path: &Path) -> Result<Channel, ConnectError> {
     #[cfg(unix)]
     return connect_checked(path).await.map(|(channel, _)| channel);
     #[cfg(windows)]
-    return connect_channel(path, |_| Ok(())).await;
+    return crate::pipe::connect_checked(path)
+        .await
+        .map(|(channel, _)| channel);
 }
 
 /// Connects to the daemon at `path` after making sure, before a single byte is sent, that it
@@ -304,7 +315,7 @@ pub async fn connect_checked(path: &Path) -> Result<(Channel, PeerInfo), Connect
 
 /// One HTTP/2 channel whose connector opens the transport, lets `vet` inspect the fresh stream
 /// (before anything is written to it) and only then hands it to hyper.
-async fn connect_channel<F>(path: &Path, vet: F) -> Result<Channel, ConnectError>
+pub(crate) async fn connect_channel<F>(path: &Path, vet: F) -> Result<Channel, ConnectError>
 where
     F: Fn(&Stream) -> std::io::Result<()> + Clone + Send + Sync + 'static,
 {
@@ -319,7 +330,7 @@ where
                 #[cfg(unix)]
                 let stream = tokio::net::UnixStream::connect(path).await?;
                 #[cfg(windows)]
-                let stream = crate::pipe::connect(&path).await?;
+                let stream = crate::pipe::open(&path).await?;
                 vet(&stream)?;
                 Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
             }
@@ -329,9 +340,9 @@ where
 }
 
 #[cfg(unix)]
-type Stream = tokio::net::UnixStream;
+pub(crate) type Stream = tokio::net::UnixStream;
 #[cfg(windows)]
-type Stream = tokio::net::windows::named_pipe::NamedPipeClient;
+pub(crate) type Stream = tokio::net::windows::named_pipe::NamedPipeClient;
 
 #[cfg(unix)]
 use crate::fsutil::uid as my_uid;

@@ -8,6 +8,8 @@ mod failure;
 mod times;
 mod tty;
 mod util;
+#[cfg(windows)]
+mod windows;
 
 use clap::{Parser, Subcommand};
 use cmd::{

@@ -29,18 +29,7 @@ pub fn ask(prompt: &str, refusal: &str, hint: &str) -> Result<String, Failure> {
 
 fn ask_line(prompt: &str, refusal: &str, hint: &str) -> Result<String, Failure> {
     let refuse = |why: String| Failure::new(exit::LOCKED, format!("{refusal} ({why}); {hint}"));
-    let tty = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(|e| {
-            refuse(if e.raw_os_error() == Some(libc::ENXIO) {
-                "this process has no controlling terminal".into()
-            } else {
-                format!("cannot open /dev/tty: {e}")
-            })
-        })?;
-    let mut out = tty.try_clone().map_err(|e| refuse(e.to_string()))?;
+    let (tty, mut out) = open_terminal().map_err(refuse)?;
     write!(out, "{prompt}")
         .and_then(|()| out.flush())
         .map_err(|e| refuse(format!("cannot write to the terminal: {e}")))?;
@@ -49,6 +38,41 @@ fn ask_line(prompt: &str, refusal: &str, hint: &str) -> Result<String, Failure> 
         .read_line(&mut answer)
         .map_err(|e| refuse(format!("cannot read the terminal: {e}")))?;
     Ok(answer)
+}
+
+/// `/dev/tty`, read and written.
+#[cfg(unix)]
+fn open_terminal() -> Result<(std::fs::File, std::fs::File), String> {
+    let tty = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ENXIO) {
+                "this process has no controlling terminal".to_string()
+            } else {
+                format!("cannot open /dev/tty: {e}")
+            }
+        })?;
+    let out = tty.try_clone().map_err(|e| e.to_string())?;
+    Ok((tty, out))
+}
+
+/// Windows: the console's input and output (`CONIN$`, `CONOUT$`), never the redirected
+/// standard handles. A process without a console (detached, a service) has neither.
+#[cfg(windows)]
+fn open_terminal() -> Result<(std::fs::File, std::fs::File), String> {
+    let no_console = |e: std::io::Error| format!("this process has no console ({e})");
+    let input = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("CONIN$")
+        .map_err(no_console)?;
+    let output = OpenOptions::new()
+        .write(true)
+        .open("CONOUT$")
+        .map_err(no_console)?;
+    Ok((input, output))
 }
 
 fn is_yes(answer: &str) -> bool {

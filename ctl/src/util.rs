@@ -1,6 +1,6 @@
 //! The client library's shared helpers, as the ctl uses them.
 
-use std::{os::unix::fs::PermissionsExt, path::Path};
+use std::path::Path;
 
 use ssoagent_client::{exit, fsutil};
 
@@ -24,8 +24,15 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let mode = std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o777)
-        .unwrap_or(0o600);
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0o600)
+    };
+    // Windows: an existing file keeps its inherited ACL; a new one is owner-only.
+    #[cfg(windows)]
+    let mode = if path.exists() { 0o644 } else { 0o600 };
     fsutil::write_atomic(path, text.as_bytes(), mode)
 }

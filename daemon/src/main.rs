@@ -137,37 +137,6 @@ async fn start_agent() -> anyhow::Result<agent::Agent> {
     Ok(agent::Agent::new(cfg, stores, state_dir, clock::system()).await?)
 }
 
-/// Opens (appends to) the log file, never through a symlink planted at its path (O_NOFOLLOW)
-/// and only if it is a regular file of ours: the daemon must not be made to write where
-/// someone else chose.
-fn open_log(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                anyhow::anyhow!(
-                    "refusing to open the log file {}: it is a symlink",
-                    path.display()
-                )
-            } else {
-                anyhow::anyhow!("cannot open log file {}: {e}", path.display())
-            }
-        })?;
-    let meta = f.metadata()?;
-    if !meta.is_file() || meta.uid() != ssoagent_client::fsutil::uid() {
-        anyhow::bail!(
-            "refusing to use the log file {}: not a regular file of yours",
-            path.display()
-        );
-    }
-    Ok(f)
-}
-
 /// Logs go to stderr or a file, filtered by `SSOAGENT_LOG`. The HTTP and AWS SDK crates are
 /// capped at `info` whatever the filter says: at debug/trace they print request bodies and
 /// headers, which carry tokens and client secrets.
@@ -194,14 +163,10 @@ fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let registry = tracing_subscriber::registry().with(filter).with(cap);
     match file {
         Some(path) => {
-            use std::os::unix::fs::DirBuilderExt;
             if let Some(dir) = path.parent() {
-                let _ = std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir);
+                let _ = ssoagent_client::fsutil::ensure_private_dir(dir);
             }
-            let f = open_log(path)?;
+            let f = platform::open_log(path)?;
             // Panics and early errors print to stderr: send them to the log too.
             platform::redirect_stderr(&f);
             registry

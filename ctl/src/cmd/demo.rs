@@ -19,7 +19,12 @@ impl Drop for Reaper {
     fn drop(&mut self) {
         for c in &mut self.0 {
             // SAFETY: signalling our own child.
-            unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+            #[cfg(unix)]
+            unsafe {
+                libc::kill(c.id() as libc::pid_t, libc::SIGTERM)
+            };
+            #[cfg(windows)]
+            let _ = c.kill();
             let _ = c.wait();
         }
     }

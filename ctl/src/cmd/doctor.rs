@@ -2,11 +2,13 @@
 //! socket, the daemon and its protocol, ~/.aws/config and the profiles routed through the
 //! agent, the token store, and the clock.
 
-use std::{os::unix::fs::MetadataExt, path::Path};
+use std::path::Path;
 
 use ssoagent_client::{config, exit, proto};
 
-use crate::{daemon, failure::Failure, util};
+#[cfg(unix)]
+use crate::util;
+use crate::{daemon, failure::Failure};
 
 #[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
 enum Level {
@@ -90,7 +92,9 @@ fn agent_config(r: &mut Report) {
 }
 
 /// The socket's directory is a 0700 directory of ours (or not there yet).
+#[cfg(unix)]
 fn socket_directory(r: &mut Report, socket: &Path) {
+    use std::os::unix::fs::MetadataExt;
     let uid = util::uid();
     if let Some(dir) = socket.parent() {
         match std::fs::symlink_metadata(dir) {
@@ -122,6 +126,21 @@ fn socket_directory(r: &mut Report, socket: &Path) {
             ),
         }
     }
+}
+
+/// Windows: the pipe's name (no directory to check: the pipe's own DACL admits its owner alone,
+/// and every connect checks that the process serving it runs as this user).
+#[cfg(windows)]
+fn socket_directory(r: &mut Report, pipe: &Path) {
+    r.line(
+        Level::Ok,
+        "pipe",
+        format!(
+            "{} (an owner-only pipe; the daemon check below also checks that your user serves it)",
+            pipe.display()
+        ),
+        0,
+    );
 }
 
 /// The daemon answers; its status feeds the checks that follow.

@@ -1,7 +1,7 @@
 //! `exec --profile P -- CMD ARGS...`: runs a program with a profile's credentials and region in
 //! its environment. Like a robot's request, it never starts a login.
 
-use std::{os::unix::process::CommandExt, process::Command};
+use std::process::Command;
 
 use ssoagent_client::exit;
 
@@ -32,11 +32,27 @@ pub async fn run(
         cmd.env(k, v);
     }
     cmd.env("SSOAGENT_PROFILE", &profile);
-    let err = cmd.exec();
+    let err = replace_with(cmd);
     let code = if err.kind() == std::io::ErrorKind::NotFound {
         127
     } else {
         126
     };
     Err(Failure::new(code, format!("cannot run {program}: {err}")))
+}
+
+/// Unix: the program replaces this process. Returns only when it could not be started.
+#[cfg(unix)]
+fn replace_with(mut cmd: Command) -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    cmd.exec()
+}
+
+/// Windows has no exec: the program runs as a child and its exit code becomes ours.
+#[cfg(windows)]
+fn replace_with(mut cmd: Command) -> std::io::Error {
+    match cmd.status() {
+        Ok(status) => std::process::exit(status.code().unwrap_or(1)),
+        Err(e) => e,
+    }
 }

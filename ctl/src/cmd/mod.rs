@@ -17,6 +17,7 @@ pub mod logout;
 pub mod man;
 pub mod mfa;
 pub mod service;
+pub mod service_windows;
 pub mod start;
 pub mod status;
 pub mod unlock;

@@ -11,6 +11,7 @@ use std::{
 use clap::{Subcommand, ValueEnum};
 use ssoagent_client::exit;
 
+use super::service_windows as windows;
 use crate::{daemon, failure::Failure, util::uid};
 
 const SYSTEMD_SERVICE: &str = include_str!("../../../packaging/systemd/ssoagentd.service");
@@ -43,11 +44,15 @@ pub struct Opts {
 pub enum Platform {
     Systemd,
     Launchd,
+    /// The `Run` key of the user's registry (service_windows.rs).
+    Windows,
 }
 
 impl Platform {
     fn current() -> Self {
-        if cfg!(target_os = "macos") {
+        if cfg!(windows) {
+            Self::Windows
+        } else if cfg!(target_os = "macos") {
             Self::Launchd
         } else {
             Self::Systemd
@@ -55,15 +60,22 @@ impl Platform {
     }
 }
 
-struct Plan {
-    files: Vec<(PathBuf, String)>,
-    commands: Vec<Vec<String>>,
+pub struct Plan {
+    pub files: Vec<(PathBuf, String)>,
+    pub commands: Vec<Vec<String>>,
 }
 
 fn home() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// This ssoagentctl, for the Windows Run key.
+fn this_ctl() -> String {
+    std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "ssoagentctl".into())
 }
 
 /// The daemon binary to put in the unit: the one installed beside this ssoagentctl.
@@ -94,6 +106,11 @@ fn plan(action: &Action, platform: Platform) -> Plan {
     match platform {
         Platform::Systemd => systemd_plan(action),
         Platform::Launchd => launchd_plan(action),
+        Platform::Windows => match action {
+            Action::Install(_) => windows::install(&this_ctl()),
+            Action::Uninstall(_) => windows::uninstall(),
+            Action::Status(_) => windows::status(),
+        },
     }
 }
 
@@ -200,11 +217,21 @@ pub async fn run(action: Action) -> Result<(), Failure> {
     };
     let platform = opts.platform.unwrap_or_else(Platform::current);
     let plan = plan(&action, platform);
-    if let Action::Status(_) = action {
+    if let Action::Status(_) = action
+        && platform != Platform::Windows
+    {
         print_installed(platform);
     }
     if opts.dry_run {
-        print_dry_run(&plan, &action);
+        print_dry_run(&plan, &action, platform);
+        return Ok(());
+    }
+    if platform == Platform::Windows {
+        apply(&plan)?;
+        // The Run key takes effect at the next logon; start the daemon now too.
+        if let Action::Install(_) = action {
+            return super::start::start().await;
+        }
         return Ok(());
     }
     if let Action::Install(_) = action {
@@ -219,6 +246,7 @@ fn print_installed(platform: Platform) {
     let installed = match platform {
         Platform::Systemd => systemd_dir().join("ssoagentd.service"),
         Platform::Launchd => plist_path(),
+        Platform::Windows => return,
     };
     println!(
         "{} service: {} ({})",
@@ -236,9 +264,18 @@ fn print_installed(platform: Platform) {
     );
 }
 
-fn print_dry_run(plan: &Plan, action: &Action) {
+fn print_dry_run(plan: &Plan, action: &Action, platform: Platform) {
     for (p, text) in &plan.files {
         println!("would write {}:\n{}", p.display(), indent(text));
+    }
+    if platform == Platform::Windows {
+        for c in &plan.commands {
+            println!("would run: {}", windows::command_line(c));
+        }
+        if let Action::Install(_) = action {
+            println!("would start ssoagentd in the background now, as ssoagentctl start does");
+        }
+        return;
     }
     if let Action::Install(_) = action {
         println!(

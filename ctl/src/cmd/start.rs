@@ -30,18 +30,14 @@ async fn start_and_say() -> Result<(), Failure> {
     Ok(())
 }
 
-/// Sends SIGTERM to the daemon that answers on the socket and waits until it is gone.
+/// Sends SIGTERM to the daemon that answers on the socket (on Windows: ends the process that
+/// serves the pipe) and waits until it is gone.
 pub async fn stop() -> Result<(), Failure> {
     let pid = daemon_pid().await?;
-    // SAFETY: kill with a pid > 1 that the kernel names as our socket's server (see daemon_pid).
-    let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-    if rc != 0 {
+    if let Err(e) = terminate(pid) {
         return Err(Failure::new(
             exit::FAILED,
-            format!(
-                "cannot stop ssoagentd (pid {pid}): {}",
-                std::io::Error::last_os_error()
-            ),
+            format!("cannot stop ssoagentd (pid {pid}): {e}"),
         ));
     }
     for _ in 0..250 {
@@ -92,7 +88,21 @@ fn choose_pid(
     ))
 }
 
+#[cfg(unix)]
+fn terminate(pid: u32) -> std::io::Result<()> {
+    // SAFETY: kill with a pid > 1 that the kernel names as our socket's server (see daemon_pid).
+    let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(windows)]
+use crate::windows::{is_our_daemon, terminate};
+
 /// A live process of our uid whose executable is named `ssoagentd`.
+#[cfg(unix)]
 fn is_our_daemon(pid: u32) -> bool {
     use std::os::unix::fs::MetadataExt;
     let proc = std::path::PathBuf::from(format!("/proc/{pid}"));

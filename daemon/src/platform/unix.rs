@@ -116,6 +116,37 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Opens (appends to) the log file, never through a symlink planted at its path (O_NOFOLLOW)
+/// and only if it is a regular file of ours: the daemon must not be made to write where
+/// someone else chose.
+pub fn open_log(path: &Path) -> anyhow::Result<fs::File> {
+    use std::os::unix::fs::MetadataExt;
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                anyhow::anyhow!(
+                    "refusing to open the log file {}: it is a symlink",
+                    path.display()
+                )
+            } else {
+                anyhow::anyhow!("cannot open log file {}: {e}", path.display())
+            }
+        })?;
+    let meta = f.metadata()?;
+    if !meta.is_file() || meta.uid() != ssoagent_client::fsutil::uid() {
+        anyhow::bail!(
+            "refusing to use the log file {}: not a regular file of yours",
+            path.display()
+        );
+    }
+    Ok(f)
+}
+
 /// Sends stderr (panics, early errors) to the log file too.
 pub fn redirect_stderr(f: &fs::File) {
     // SAFETY: dup2 onto our own stderr with a descriptor we own.

@@ -42,6 +42,13 @@ fn peer_of<T>(req: &Request<T>) -> Option<Caller> {
     })
 }
 
+/// Windows: the client process identified when its pipe instance was accepted (another
+/// user's process never gets this far: it is refused at accept).
+#[cfg(windows)]
+fn peer_of<T>(req: &Request<T>) -> Option<Caller> {
+    req.extensions().get::<crate::platform::PipeClient>()?.0
+}
+
 /// The caller the interceptor attached to a request.
 #[allow(clippy::result_large_err)]
 pub fn caller<T>(req: &Request<T>) -> Result<Caller, Status> {

@@ -5,10 +5,11 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use ssoagent_proto::v1::agent_server::AgentServer;
-use tokio::net::UnixListener;
 use tracing::info;
 
-use super::{conns, peer, service::Service};
+#[cfg(unix)]
+use super::conns;
+use super::{peer, service::Service};
 use crate::{activity::Activity, agent::Agent, platform};
 
 /// Largest request the daemon decodes; every real request is tiny.
@@ -30,7 +31,7 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Serves until SIGTERM/SIGINT (or `idle` without requests), then removes the socket if we
 /// bound it (`socket` is `None` for an activated socket, which belongs to systemd).
 pub async fn serve(
-    listener: UnixListener,
+    listener: platform::Listener,
     socket: Option<PathBuf>,
     agent: Arc<Agent>,
     log_file: String,
@@ -68,8 +69,10 @@ pub async fn serve(
             _ = idle_exit(&activity, idle) => {}
         }
     };
-    let conns = conns::Conns::new(conns::cap());
-    let (incoming, acceptor) = conns::incoming(listener, conns);
+    #[cfg(unix)]
+    let (incoming, acceptor) = conns::incoming(listener, conns::Conns::new(conns::cap()));
+    #[cfg(windows)]
+    let (incoming, acceptor) = platform::incoming(listener);
     let result = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
         .timeout(REQUEST_TIMEOUT)

@@ -9,7 +9,6 @@ pub mod keyring;
 
 use std::{
     fs,
-    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     sync::Arc,
     time::SystemTime,
@@ -121,6 +120,16 @@ pub fn read_private(path: &Path) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(e)),
     };
+    check_private_file(path, &meta)?;
+    fs::read(path)
+        .map(|b| Some(zeroize::Zeroizing::new(b)))
+        .map_err(io)
+}
+
+/// Unix: a file open to group or others is refused, with the chmod that fixes it.
+#[cfg(unix)]
+fn check_private_file(path: &Path, meta: &fs::Metadata) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(StoreError::Permissions {
@@ -128,9 +137,14 @@ pub fn read_private(path: &Path) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, 
             mode,
         });
     }
-    fs::read(path)
-        .map(|b| Some(zeroize::Zeroizing::new(b)))
-        .map_err(io)
+    Ok(())
+}
+
+/// Windows: files are written with an owner-only ACL (`fsutil::write_private`); an existing
+/// file's ACL is not inspected.
+#[cfg(windows)]
+fn check_private_file(_path: &Path, _meta: &fs::Metadata) -> Result<(), StoreError> {
+    Ok(())
 }
 
 /// [`ssoagent_client::fsutil::write_private`], with the path in the error.

@@ -30,14 +30,14 @@
 //! section (fewer runs, 1 s loads, 200-process herds) for a smoke test; `--shim` runs section 1
 //! alone (and the binaries' sizes).
 
-mod herd;
-mod memory;
-mod refresh;
-mod report;
-mod sdk;
-mod shim;
-mod throughput;
-mod world;
+pub(crate) mod herd;
+pub(crate) mod memory;
+pub(crate) mod refresh;
+pub(crate) mod report;
+pub(crate) mod sdk;
+pub(crate) mod shim;
+pub(crate) mod throughput;
+pub(crate) mod world;
 
 use std::time::Duration;
 
@@ -81,7 +81,7 @@ impl Settings {
 
 const CONNECTIONS: [usize; 3] = [1, 16, 64];
 
-fn main() {
+pub fn main() {
     let mut quick = false;
     let mut shim_only = false;
     for arg in std::env::args().skip(1) {

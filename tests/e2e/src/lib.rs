@@ -4,6 +4,10 @@
 //!
 //! Nothing here touches the test process's own environment: tests run in parallel, so every
 //! child gets its environment explicitly (starting from an empty one).
+//!
+//! Unix only (the tests drive the Linux binaries); a Windows build of the workspace finds this
+//! crate empty.
+#![cfg(unix)]
 
 use std::{
     collections::BTreeMap,
