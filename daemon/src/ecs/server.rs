@@ -1,0 +1,184 @@
+//! The HTTP/1.1 server of the container-credentials endpoint on `127.0.0.1:<port>`: one GET
+//! path, the grant's token as `Authorization`, answers from the core (never waiting on a
+//! human). Connections are served side by side (at most [`MAX_CONNECTIONS`]; more wait to be
+//! accepted), each with [`HEAD_DEADLINE`] to send a request head.
+
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+
+use http_body_util::Full;
+use hyper::{
+    Method, Request, Response, StatusCode,
+    body::{Bytes, Incoming},
+    header,
+};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::json;
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::{OnceCell, Semaphore},
+};
+use tracing::{debug, warn};
+
+use super::{Inner, peer};
+use crate::{caller::Caller, error::Error};
+
+/// The one path served; the full URL is what `AWS_CONTAINER_CREDENTIALS_FULL_URI` names.
+pub const PATH: &str = "/v1/credentials";
+const MAX_CONNECTIONS: usize = 1024;
+const HEAD_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Binds `127.0.0.1:0` and serves in the background; the address bound.
+pub(super) async fn start(inner: Arc<Inner>) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(accept(listener, inner));
+    Ok(addr)
+}
+
+async fn accept(listener: TcpListener, inner: Arc<Inner>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let slot = slots.clone().acquire_owned().await.expect("never closed");
+        let (stream, peer) = match listener.accept().await {
+            Ok(a) => a,
+            Err(_) => {
+                // E.g. out of file descriptors: back off a little.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            serve(inner, stream, peer).await;
+        });
+    }
+}
+
+/// One connection and who is behind it (looked up once, at its first authorised request).
+struct Conn {
+    peer: SocketAddr,
+    local: SocketAddr,
+    who: OnceCell<Option<peer::Peer>>,
+}
+
+async fn serve(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    let conn = Arc::new(Conn {
+        peer,
+        local,
+        who: OnceCell::new(),
+    });
+    let service = hyper::service::service_fn(move |req| {
+        let (inner, conn) = (inner.clone(), conn.clone());
+        async move { Ok::<_, Infallible>(answer(&inner, &conn, req).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_DEADLINE)
+        .max_buf_size(16 * 1024)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+fn respond(status: u16, body: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn refuse(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
+    respond(status, json!({"code": code, "message": message}))
+}
+
+async fn answer(inner: &Inner, conn: &Conn, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    inner.activity.touch();
+    if req.uri().path() != PATH {
+        return refuse(404, "NotFound", "no such path; use the URL from ssoagentctl");
+    }
+    if req.method() != Method::GET {
+        return refuse(405, "MethodNotAllowed", "only GET is served");
+    }
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let grant = match inner.grants.check(token) {
+        Ok(g) => g,
+        Err(why) => {
+            warn!(peer = %conn.peer, reason = ?why, "container-credentials request refused");
+            return refuse(why.status(), "AccessDenied", why.message());
+        }
+    };
+    let caller = match who(conn, grant.creator).await {
+        Ok(c) => c,
+        Err(uid) => {
+            warn!(peer = %conn.peer, peer_uid = uid, "container-credentials request from another user refused");
+            let me = ssoagent_client::fsutil::uid();
+            let msg = format!("this endpoint serves only uid {me}; you are uid {uid}");
+            return refuse(403, "AccessDenied", &msg);
+        }
+    };
+    debug!(grant = %grant.id, profile = %grant.profile, %caller, "container credentials");
+    match inner.agent.credentials(caller, &grant.profile).await {
+        Ok((chain, c)) => {
+            let mut body = json!({
+                "AccessKeyId": c.access_key_id,
+                "SecretAccessKey": c.secret_access_key.expose(),
+                "Token": c.session_token.expose(),
+                "Expiration": humantime::format_rfc3339_seconds(c.expires_at).to_string(),
+            });
+            if let Some(hop) = chain.hops.last() {
+                body["RoleArn"] = json!(hop.role_arn);
+            }
+            respond(200, body)
+        }
+        Err(e) => {
+            let (status, code) = status_of(&e);
+            refuse(status, code, &e.to_string())
+        }
+    }
+}
+
+/// The caller behind the connection: the process the kernel names, else the grant's creator.
+/// `Err(uid)` when the connection belongs to another user.
+async fn who(conn: &Conn, creator: Caller) -> Result<Caller, u32> {
+    let (peer, local, creator_pid) = (conn.peer, conn.local, creator.pid);
+    let found = conn
+        .who
+        .get_or_init(|| async move {
+            tokio::task::spawn_blocking(move || peer::lookup(peer, local, creator_pid))
+                .await
+                .ok()
+                .flatten()
+        })
+        .await;
+    match found {
+        Some(p) if p.uid != ssoagent_client::fsutil::uid() => Err(p.uid),
+        Some(p) => Ok(Caller {
+            uid: p.uid,
+            pid: p.pid.or(creator.pid),
+        }),
+        None => Ok(creator),
+    }
+}
+
+/// How a core error reads over HTTP: a locked session is 503 (the message names the unlock
+/// command); never credentials.
+fn status_of(e: &Error) -> (u16, &'static str) {
+    match e {
+        Error::NeedsUnlock(_) => (503, "Locked"),
+        Error::AwsRefused(_) => (502, "AwsRefused"),
+        Error::AwsFailed(_) => (502, "AwsFailed"),
+        Error::Config(_) => (500, "ConfigError"),
+        #[allow(unreachable_patterns)]
+        _ => (500, "InternalError"),
+    }
+}
