@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tower::ServiceExt as _;
 
 use crate::state::State;
-use crate::{Config, Fault, Op, control, oidc, portal, sts};
+use crate::{Config, Fault, Op, control, federation, oidc, portal, sts};
 
 /// State shared by the request handlers and the [`crate::Emulator`] handle.
 pub(crate) struct Shared {
@@ -89,6 +89,8 @@ fn router(shared: AppState) -> Router {
         .route("/assignment/accounts", get(portal::list_accounts))
         .route("/assignment/roles", get(portal::list_account_roles))
         .route("/logout", post(portal::logout))
+        // Console federation (getSigninToken, login)
+        .route("/federation", get(federation::handle))
         // STS (query protocol)
         .route("/", post(sts::handle))
         // Control API

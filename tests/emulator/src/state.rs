@@ -91,6 +91,8 @@ pub(crate) struct Identity {
 pub(crate) struct IssuedKey {
     pub identity: Identity,
     pub session_token: String,
+    /// For the federation endpoint, which is handed the secret itself (federation.rs).
+    pub secret_access_key: String,
 }
 
 pub(crate) struct IssuedTokens {
@@ -118,6 +120,8 @@ pub(crate) struct State {
     pub access_tokens: HashMap<String, AccessToken>,
     pub refresh_tokens: HashMap<String, RefreshToken>,
     pub keys: HashMap<String, IssuedKey>,
+    /// Console sign-ins of the federation endpoint (federation.rs).
+    pub signins: Vec<crate::federation::Signin>,
     next_session: u64,
 }
 
@@ -327,6 +331,7 @@ impl State {
             IssuedKey {
                 identity,
                 session_token: keys.session_token.clone(),
+                secret_access_key: keys.secret_access_key.clone(),
             },
         );
         keys
