@@ -2,8 +2,8 @@
 //! client's socket is the line of `/proc/net/tcp` (or `tcp6`) whose local address is our peer
 //! and whose remote address is our end: its `uid` column is the client's uid and its `inode`
 //! names the socket, which `/proc/PID/fd/*` of the owning process links to
-//! (`socket:[INODE]`). The grant creator's descendants are searched first (an `exec --ecs`
-//! child), then every process. Elsewhere nothing is known and the grant's creator stands in.
+//! (`socket:[INODE]`). The grant's creator and its descendants are searched first (an
+//! `exec --ecs` child), then every process. Elsewhere nothing is known and the grant's creator stands in.
 
 use std::net::SocketAddr;
 
@@ -59,7 +59,10 @@ fn owner_of(inode: u64, creator: Option<i32>) -> Option<i32> {
             std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == link.as_str())
         })
     };
-    let first = creator.map(descendants).unwrap_or_default();
+    // The creator itself (`ecs grant` from a program that then asks) and its descendants.
+    let first: Vec<i32> = creator
+        .map(|c| std::iter::once(c).chain(descendants(c)).collect())
+        .unwrap_or_default();
     if let Some(pid) = first.iter().copied().find(|p| holds(*p)) {
         return Some(pid);
     }
