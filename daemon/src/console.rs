@@ -87,12 +87,15 @@ pub fn destination(req: &ConsoleRequest, region: &str) -> Result<String> {
 
 /// Federates the profile's credentials into a console login URL.
 pub async fn login(agent: &Agent, caller: Caller, req: &ConsoleRequest) -> Result<ConsoleLogin> {
-    let (chain, creds) = agent.credentials(caller, &req.profile).await?;
+    // The request is checked before any credentials are fetched.
+    let chain = agent.config.profile(&req.profile).await?;
     let region = match req.region.as_str() {
         "" => chain.region().unwrap_or("us-east-1").to_string(),
-        r => r.to_string(),
+        r if r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => r.to_string(),
+        r => return Err(Error::config(format!("not a region: {r}"))),
     };
     let destination = destination(req, &region)?;
+    let (_, creds) = agent.credentials(caller, &req.profile).await?;
     let base = agent
         .signin_endpoint()
         .unwrap_or_else(|| partition_hosts(&region).0.to_string());
@@ -135,13 +138,19 @@ async fn signin_token(url: &str) -> Result<Secret> {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build::<_, Empty<Bytes>>(https);
     let req = hyper::Request::get(url)
-        .header("user-agent", concat!("ssoagent/", env!("CARGO_PKG_VERSION")))
+        .header(
+            "user-agent",
+            concat!("ssoagent/", env!("CARGO_PKG_VERSION")),
+        )
         .body(Empty::new())
         .map_err(|e| failed(format!("bad sign-in URL: {e}")))?;
     let call = async {
         let resp = client.request(req).await.map_err(|e| {
             // The error may name the URL, which holds the credentials: never pass it on.
-            failed(format!("cannot reach the sign-in endpoint ({})", error_kind(&e)))
+            failed(format!(
+                "cannot reach the sign-in endpoint ({})",
+                error_kind(&e)
+            ))
         })?;
         let status = resp.status();
         let body = Limited::new(resp.into_body(), MAX_ANSWER)
@@ -182,8 +191,14 @@ mod tests {
 
     #[test]
     fn partitions_have_their_own_hosts() {
-        assert_eq!(partition_hosts("eu-west-1").0, "https://signin.aws.amazon.com");
-        assert_eq!(partition_hosts("cn-north-1").0, "https://signin.amazonaws.cn");
+        assert_eq!(
+            partition_hosts("eu-west-1").0,
+            "https://signin.aws.amazon.com"
+        );
+        assert_eq!(
+            partition_hosts("cn-north-1").0,
+            "https://signin.amazonaws.cn"
+        );
         assert_eq!(
             partition_hosts("us-gov-west-1").0,
             "https://signin.amazonaws-us-gov.com"

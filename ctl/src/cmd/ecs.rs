@@ -36,8 +36,10 @@ pub enum Format {
 #[derive(Subcommand)]
 pub enum Action {
     /// Grant a profile on the endpoint and print the two variables for its consumer.
-    #[command(after_help = "Example: eval \"$(ssoagentctl ecs grant --profile dev --ttl 8h)\"\n\
-The grant lives for --ttl (default 12h) or until `ssoagentctl ecs revoke ID`.")]
+    #[command(
+        after_help = "Example: eval \"$(ssoagentctl ecs grant --profile dev --ttl 8h)\"\n\
+The grant lives for --ttl (default 12h) or until `ssoagentctl ecs revoke ID`."
+    )]
     Grant {
         /// Profile (default: $AWS_PROFILE).
         #[arg(long, short)]
@@ -91,9 +93,10 @@ pub async fn request(
         })
         .await?
         .into_inner();
-    let first = stream.message().await?.ok_or_else(|| {
-        Failure::new(exit::FAILED, "ssoagentd ended the grant before answering")
-    })?;
+    let first = stream
+        .message()
+        .await?
+        .ok_or_else(|| Failure::new(exit::FAILED, "ssoagentd ended the grant before answering"))?;
     Ok((first, stream))
 }
 
@@ -136,8 +139,10 @@ fn render(g: &proto::EcsGrantEvent, format: Format) -> String {
             .map(|(k, v)| format!("{k}={}\n", json!(v)))
             .collect(),
         Format::Json => {
-            let map: serde_json::Map<String, serde_json::Value> =
-                vars.into_iter().map(|(k, v)| (k.into(), json!(v))).collect();
+            let map: serde_json::Map<String, serde_json::Value> = vars
+                .into_iter()
+                .map(|(k, v)| (k.into(), json!(v)))
+                .collect();
             serde_json::to_string_pretty(&map).expect("json") + "\n"
         }
     }
@@ -210,7 +215,10 @@ mod tests {
         let out = render(&g, Format::Sh);
         assert!(out.starts_with("unset AWS_PROFILE"), "{out}");
         assert!(out.contains("AWS_ACCESS_KEY_ID"), "{out}");
-        assert!(out.contains("export AWS_CONTAINER_AUTHORIZATION_TOKEN='a'\\''b'"), "{out}");
+        assert!(
+            out.contains("export AWS_CONTAINER_AUTHORIZATION_TOKEN='a'\\''b'"),
+            "{out}"
+        );
         let json: serde_json::Value = serde_json::from_str(&render(&g, Format::Json)).unwrap();
         assert_eq!(json[FULL_URI], "http://127.0.0.1:1/v1/credentials");
     }

@@ -12,7 +12,12 @@ use crate::failure::Failure;
 
 /// Runs the program with the endpoint's variables; its exit code is ours (128 + N when a
 /// signal N ended it).
-pub async fn run(profile: &str, program: &str, args: &[String], autostart: bool) -> Result<(), Failure> {
+pub async fn run(
+    profile: &str,
+    program: &str,
+    args: &[String],
+    autostart: bool,
+) -> Result<(), Failure> {
     let (grant, stream) = request(profile, None, true, autostart).await?;
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
@@ -29,14 +34,25 @@ pub async fn run(profile: &str, program: &str, args: &[String], autostart: bool)
     }
     cmd.env("SSOAGENT_PROFILE", profile);
     let mut child = cmd.spawn().map_err(|e| {
-        let code = if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            127
+        } else {
+            126
+        };
         Failure::new(code, format!("cannot run {program}: {e}"))
     })?;
     let pid = child.id().map(|p| p as libc::pid_t);
-    let kinds = [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()];
+    let kinds = [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+    ];
     let mut sigs = Vec::new();
     for k in kinds {
-        sigs.push((k, signal(k).map_err(|e| Failure::new(1, format!("cannot handle signals: {e}")))?));
+        sigs.push((
+            k,
+            signal(k).map_err(|e| Failure::new(1, format!("cannot handle signals: {e}")))?,
+        ));
     }
     let status = loop {
         let [(k0, s0), (k1, s1), (k2, s2)] = &mut sigs[..] else {

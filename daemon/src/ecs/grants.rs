@@ -168,10 +168,9 @@ impl Grants {
             g.info.last_used_at = Some(now);
             return Ok(g.info.clone());
         }
-        let ended = t
-            .ended
-            .iter()
-            .fold(None, |acc, (h, why)| acc.or(ct_eq(h, &presented).then_some(*why)));
+        let ended = t.ended.iter().fold(None, |acc, (h, why)| {
+            acc.or(ct_eq(h, &presented).then_some(*why))
+        });
         Err(ended.unwrap_or(Refusal::Wrong))
     }
 

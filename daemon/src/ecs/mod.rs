@@ -83,7 +83,9 @@ impl Ecs {
             return Err(Error::config("no profile given"));
         }
         if ttl.is_some_and(|t| t > MAX_TTL || t.is_zero()) {
-            return Err(Error::config("a grant's ttl must be between 1s and 90 days"));
+            return Err(Error::config(
+                "a grant's ttl must be between 1s and 90 days",
+            ));
         }
         // An unknown or unusable profile is refused now, not at the first GET.
         let chain = self.inner.agent.config.profile(profile).await?;
@@ -92,7 +94,9 @@ impl Ecs {
             .get_or_try_init(|| server::start(self.inner.clone()))
             .await
             .map_err(|e| {
-                Error::Internal(format!("cannot start the container-credentials endpoint: {e}"))
+                Error::Internal(format!(
+                    "cannot start the container-credentials endpoint: {e}"
+                ))
             })?;
         let ttl = ttl.or((!held).then_some(DEFAULT_TTL));
         let (info, token) = self.inner.grants.create(profile, ttl, held, caller);
@@ -108,6 +112,12 @@ impl Ecs {
             info,
             token,
         })
+    }
+
+    /// Keeps a socket-activated daemon from its idle exit while a held grant lives (grants
+    /// live in memory only).
+    pub fn busy(&self) -> crate::activity::LoginGuard {
+        self.inner.activity.login()
     }
 
     pub fn list(&self) -> Vec<GrantInfo> {

@@ -55,9 +55,8 @@ fn owner_of(inode: u64, creator: Option<i32>) -> Option<i32> {
         let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
             return false;
         };
-        fds.flatten().any(|fd| {
-            std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == link.as_str())
-        })
+        fds.flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == link.as_str()))
     };
     // The creator itself (`ecs grant` from a program that then asks) and its descendants.
     let first: Vec<i32> = creator

@@ -101,7 +101,11 @@ fn refuse(status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
 async fn answer(inner: &Inner, conn: &Conn, req: Request<Incoming>) -> Response<Full<Bytes>> {
     inner.activity.touch();
     if req.uri().path() != PATH {
-        return refuse(404, "NotFound", "no such path; use the URL from ssoagentctl");
+        return refuse(
+            404,
+            "NotFound",
+            "no such path; use the URL from ssoagentctl",
+        );
     }
     if req.method() != Method::GET {
         return refuse(405, "MethodNotAllowed", "only GET is served");

@@ -50,7 +50,9 @@ pub async fn grant(
     let _ = tx.send(Ok(event)).await;
     if r.hold {
         let (ecs, id) = (ecs.clone(), g.info.id.clone());
+        let busy = ecs.busy();
         tokio::spawn(async move {
+            let _busy = busy;
             tx.closed().await;
             ecs.release(caller, &id);
         });

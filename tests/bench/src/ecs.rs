@@ -55,7 +55,9 @@ async fn grant(world: &World, profile: &str) -> Result<(String, String, String)>
 /// One GET on `s`; the status (the body is read and checked to be whole).
 async fn get(s: &mut TcpStream, host: &str, path: &str, token: &str) -> Result<u16> {
     let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {token}\r\n\r\n");
-    s.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     loop {
@@ -70,7 +72,11 @@ async fn get(s: &mut TcpStream, host: &str, path: &str, token: &str) -> Result<u
         };
         let len: usize = head
             .lines()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().to_string())
+            })
             .and_then(|v| v.parse().ok())
             .ok_or("no content-length")?;
         if body.len() >= len {
@@ -139,8 +145,18 @@ async fn measure(world: &World, runs: usize, herd: usize) -> Result<EcsFigures> 
 
 pub fn run(bins: &Bins, rt: &Runtime, runs: usize, herd: usize) -> Result<EcsFigures> {
     let world = World::start(bins, Config::default(), "")?;
-    world.append_aws_config(&profile_section("ecs-warm", SESSION, "111111111111", "ReadOnly"))?;
-    world.append_aws_config(&profile_section("ecs-cold", SESSION, "222222222222", "ReadOnly"))?;
+    world.append_aws_config(&profile_section(
+        "ecs-warm",
+        SESSION,
+        "111111111111",
+        "ReadOnly",
+    ))?;
+    world.append_aws_config(&profile_section(
+        "ecs-cold",
+        SESSION,
+        "222222222222",
+        "ReadOnly",
+    ))?;
     world.unlock(SESSION)?;
     rt.block_on(measure(&world, runs, herd))
 }
@@ -154,7 +170,10 @@ pub fn report(report: &mut Report, r: Result<EcsFigures>) {
     let two_ms = Duration::from_millis(2);
     report.row(
         S,
-        format!("warm GET, kept-alive connection, p50 / p99 ({} runs)", f.runs),
+        format!(
+            "warm GET, kept-alive connection, p50 / p99 ({} runs)",
+            f.runs
+        ),
         format!("{} / {}", dur(f.kept_alive.p50), dur(f.kept_alive.p99)),
         "p99 ≤ 2 ms",
         Verdict::target(f.kept_alive.p99 <= two_ms),

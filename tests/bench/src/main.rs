@@ -125,7 +125,9 @@ fn main() {
     let mut report = Report::default();
     let ecs_section = |report: &mut Report| {
         let (runs, herd) = if set.quick { (200, 200) } else { (1000, 1000) };
-        progress(&format!("7/7 container endpoint ({runs} warm GETs, herd of {herd})"));
+        progress(&format!(
+            "7/7 container endpoint ({runs} warm GETs, herd of {herd})"
+        ));
         ecs::report(report, ecs::run(&bins, &rt, runs, herd));
     };
     if ecs_only {

@@ -58,8 +58,14 @@ fn grant(w: &World, profile: &str, extra: &[&str]) -> Grant {
         .to_string();
     Grant {
         id,
-        url: v["AWS_CONTAINER_CREDENTIALS_FULL_URI"].as_str().unwrap().into(),
-        token: v["AWS_CONTAINER_AUTHORIZATION_TOKEN"].as_str().unwrap().into(),
+        url: v["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+            .as_str()
+            .unwrap()
+            .into(),
+        token: v["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+            .as_str()
+            .unwrap()
+            .into(),
     }
 }
 
@@ -94,7 +100,16 @@ fn boto3_in_exec_ecs_gets_container_role_credentials_across_a_refresh() {
     let script = w.path("loop.py");
     std::fs::write(&script, BOTO3_LOOP).unwrap();
     let script = script.display().to_string();
-    let out = w.ctl(&["exec", "--ecs", "--profile", "dev", "--", &python, &script, "12"]);
+    let out = w.ctl(&[
+        "exec",
+        "--ecs",
+        "--profile",
+        "dev",
+        "--",
+        &python,
+        &script,
+        "12",
+    ]);
     out.assert_ok();
     let got: serde_json::Value = serde_json::from_str(out.stdout.trim())
         .unwrap_or_else(|e| panic!("script output is not JSON ({e}):\n{out:?}"));
@@ -104,7 +119,10 @@ fn boto3_in_exec_ecs_gets_container_role_credentials_across_a_refresh() {
         keys.len() >= 2,
         "boto3 kept working across a credential refresh with fresh keys: {got}"
     );
-    assert!(keys.iter().all(|k| k.as_str().unwrap().starts_with("ASIA")), "{got}");
+    assert!(
+        keys.iter().all(|k| k.as_str().unwrap().starts_with("ASIA")),
+        "{got}"
+    );
     assert_eq!(got["arns"].as_array().unwrap().len(), 1, "{got}");
     assert!(w.emu.calls(Op::GetRoleCredentials) >= 2);
     assert!(w.emu.calls(Op::GetCallerIdentity) >= 10);
@@ -126,11 +144,17 @@ fn exec_ecs_hands_over_only_the_endpoint_and_its_grant_dies_with_the_program() {
     let mut lines = out.stdout.lines();
     let first: Vec<&str> = lines.next().unwrap().split(' ').collect();
     let (url, token) = (first[0], first[1]);
-    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/v1/credentials"), "{out:?}");
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/v1/credentials"),
+        "{out:?}"
+    );
     assert_eq!(token.len(), 43, "a 256-bit token: {out:?}");
     assert_eq!(first[2], "eu-west-1", "the profile's region: {out:?}");
     let pid = lines.next().unwrap();
-    assert!(pid.parse::<u32>().is_ok(), "no key variables, no AWS_PROFILE:\n{out:?}");
+    assert!(
+        pid.parse::<u32>().is_ok(),
+        "no key variables, no AWS_PROFILE:\n{out:?}"
+    );
     let body: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     let c = w.creds("dev");
     assert_eq!(body["AccessKeyId"], c.access_key_id.as_str(), "{out:?}");
@@ -138,19 +162,33 @@ fn exec_ecs_hands_over_only_the_endpoint_and_its_grant_dies_with_the_program() {
     assert_eq!(body["Token"], c.session_token.as_str());
     assert_eq!(body["Expiration"], c.expiration.as_str());
     // The request was the program's own (found through /proc), not the ctl's.
+    let logs = w.daemon_logs();
     assert!(
-        w.daemon_logs().contains(&format!("pid {pid}")),
-        "the daemon names the process that asked (pid {pid}):\n{}",
-        w.daemon_logs()
+        logs.lines()
+            .any(|l| l.contains("container credentials") && l.ends_with(&format!(" pid {pid}"))),
+        "the daemon names the process that asked (pid {pid}):\n{logs}"
     );
-    wait_until(Duration::from_secs(5), "the grant ends with the program", || {
-        get(url, Some(token)).0 == 403
-    });
+    wait_until(
+        Duration::from_secs(5),
+        "the grant ends with the program",
+        || get(url, Some(token)).0 == 403,
+    );
     let (_, body) = get(url, Some(token));
-    assert!(body.get("AccessKeyId").is_none() && body["message"].as_str().unwrap().contains("revoked"));
+    assert!(
+        body.get("AccessKeyId").is_none() && body["message"].as_str().unwrap().contains("revoked")
+    );
     // The program's exit code is passed through.
-    w.ctl(&["exec", "--ecs", "--profile", "dev", "--", "sh", "-c", "exit 7"])
-        .assert_code(7);
+    w.ctl(&[
+        "exec",
+        "--ecs",
+        "--profile",
+        "dev",
+        "--",
+        "sh",
+        "-c",
+        "exit 7",
+    ])
+    .assert_code(7);
 }
 
 #[test]
@@ -173,11 +211,17 @@ fn a_killed_or_signalled_ctl_ends_its_grant() {
         signal(child.id(), sig);
         let status = child.wait().unwrap();
         if sig == libc::SIGTERM {
-            assert_eq!(status.code(), Some(143), "SIGTERM reached the program and its code came back");
+            assert_eq!(
+                status.code(),
+                Some(143),
+                "SIGTERM reached the program and its code came back"
+            );
         }
-        wait_until(Duration::from_secs(5), "the grant ends with the ctl", || {
-            get(url, Some(token)).0 == 403
-        });
+        wait_until(
+            Duration::from_secs(5),
+            "the grant ends with the ctl",
+            || get(url, Some(token)).0 == 403,
+        );
         signal(prog, libc::SIGKILL);
     }
 }
@@ -189,7 +233,10 @@ fn tokens_are_checked_listed_and_revoked() {
     let list = w.ctl(&["ecs", "list", "--json"]);
     list.assert_ok();
     let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
-    assert_eq!(v["endpoint"], "", "the endpoint starts at the first grant, not before");
+    assert_eq!(
+        v["endpoint"], "",
+        "the endpoint starts at the first grant, not before"
+    );
 
     let g = grant(&w, "dev", &["--ttl", "1h"]);
     let (status, body) = get(&g.url, None);
@@ -212,7 +259,11 @@ fn tokens_are_checked_listed_and_revoked() {
     w.ctl(&["ecs", "revoke", &g.id]).assert_ok();
     let (status, body) = get(&g.url, Some(&g.token));
     assert_eq!(status, 403, "{body}");
-    assert_eq!(get(&g.url, Some(&other.token)).0, 200, "other grants live on");
+    assert_eq!(
+        get(&g.url, Some(&other.token)).0,
+        200,
+        "other grants live on"
+    );
     w.ctl(&["ecs", "revoke", &g.id]).assert_code(2);
     w.ctl(&["ecs", "revoke", "--all"]).assert_ok();
     assert_eq!(get(&g.url, Some(&other.token)).0, 403);
@@ -227,7 +278,13 @@ fn a_locked_session_answers_503_naming_the_unlock_command() {
     w.ctl(&["lock", "work"]).assert_ok();
     let (status, body) = get(&g.url, Some(&g.token));
     assert_eq!(status, 503, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("ssoagentctl unlock work"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("ssoagentctl unlock work"),
+        "{body}"
+    );
     assert!(body.get("AccessKeyId").is_none() && body.get("Token").is_none());
     w.unlock();
     assert_eq!(get(&g.url, Some(&g.token)).0, 200);
@@ -240,9 +297,18 @@ fn another_user_with_a_stolen_token_is_refused() {
     w.unlock();
     let g = grant(&w, "dev", &[]);
     let mut c = std::process::Command::new("setpriv");
-    c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "/usr/bin/curl", "-sS", "-H"])
-        .arg(format!("Authorization: {}", g.token))
-        .arg(&g.url);
+    c.args([
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        "/usr/bin/curl",
+        "-sS",
+        "-H",
+    ])
+    .arg(format!("Authorization: {}", g.token))
+    .arg(&g.url);
     let out = run_with_timeout(&mut c, COMMAND_TIMEOUT);
     out.assert_ok();
     assert!(out.stdout.contains("serves only uid"), "{out:?}");
