@@ -123,17 +123,8 @@ fn main() {
     );
 
     let mut report = Report::default();
-    let ecs_section = |report: &mut Report| {
-        let (runs, herd) = if set.quick { (200, 200) } else { (1000, 1000) };
-        progress(&format!(
-            "7/7 container endpoint ({runs} warm GETs, herd of {herd})"
-        ));
-        ecs::report(report, ecs::run(&bins, &rt, runs, herd));
-    };
     if ecs_only {
-        ecs_section(&mut report);
-        finish(report, cores);
-        return;
+        return ecs_section(&bins, &rt, &set, report, cores);
     }
     if shim_only {
         // Section 1 alone (and the binaries' sizes), for measuring the shim quickly.
@@ -177,8 +168,16 @@ fn main() {
         set.sdk_runs
     ));
     report_sdk(&mut report, sdk::run(&bins, set.sdk_runs));
-    ecs_section(&mut report);
+    ecs_section(&bins, &rt, &set, report, cores);
+}
 
+/// Section 7 (the container-credentials endpoint), then the table.
+fn ecs_section(bins: &Bins, rt: &Runtime, set: &Settings, mut report: Report, cores: usize) {
+    let (runs, herd) = if set.quick { (200, 200) } else { (1000, 1000) };
+    progress(&format!(
+        "7/7 container endpoint ({runs} warm GETs, herd of {herd})"
+    ));
+    ecs::report(&mut report, ecs::run(bins, rt, runs, herd));
     finish(report, cores);
 }
 
