@@ -314,3 +314,30 @@ fn another_user_with_a_stolen_token_is_refused() {
     assert!(out.stdout.contains("serves only uid"), "{out:?}");
     assert!(!out.stdout.contains("AccessKeyId"), "{out:?}");
 }
+
+#[test]
+fn concurrent_gets_on_a_cold_profile_make_one_upstream_call() {
+    let w = World::started();
+    w.unlock();
+    let g = grant(&w, "dev", &[]);
+    let before = w.emu.calls(Op::GetRoleCredentials);
+    let keys: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..64)
+            .map(|_| s.spawn(|| get(&g.url, Some(&g.token))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                let (status, body) = h.join().unwrap();
+                assert_eq!(status, 200, "{body}");
+                body["AccessKeyId"].as_str().unwrap().to_string()
+            })
+            .collect()
+    });
+    assert_eq!(
+        w.emu.calls(Op::GetRoleCredentials) - before,
+        1,
+        "single flight"
+    );
+    assert!(keys.iter().all(|k| *k == keys[0]));
+}
