@@ -27,6 +27,23 @@ pub fn lookup(peer: SocketAddr, local: SocketAddr, creator: Option<i32>) -> Opti
     Some(Peer { uid, pid })
 }
 
+/// Only the uid of the connection's client side (cheap: one table read), checked before
+/// anything is read from the connection.
+#[cfg(target_os = "linux")]
+pub fn uid_of(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|f| {
+        std::fs::read_to_string(f)
+            .ok()
+            .and_then(|table| socket_entry(&table, peer, local))
+            .map(|(uid, _)| uid)
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn uid_of(_peer: SocketAddr, _local: SocketAddr) -> Option<u32> {
+    None
+}
+
 #[cfg(not(target_os = "linux"))]
 pub fn lookup(_peer: SocketAddr, _local: SocketAddr, _creator: Option<i32>) -> Option<Peer> {
     None

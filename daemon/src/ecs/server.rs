@@ -19,6 +19,8 @@ use tokio::{
 };
 use tracing::{debug, warn};
 
+use ssoagent_client::fsutil::uid;
+
 use super::{Inner, peer};
 use crate::{caller::Caller, error::Error};
 
@@ -67,6 +69,13 @@ async fn serve(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
     let Ok(local) = stream.local_addr() else {
         return;
     };
+    // Another user's process is answered at once, before anything is read: it holds no
+    // connection slot and never reaches the token check.
+    let owner = tokio::task::spawn_blocking(move || peer::uid_of(peer, local)).await;
+    if let Some(uid) = owner.ok().flatten().filter(|u| *u != uid()) {
+        warn!(%peer, peer_uid = uid, "container-credentials connection from another user refused");
+        return refuse_other_user(stream, uid).await;
+    }
     let conn = Arc::new(Conn {
         peer,
         local,
@@ -82,6 +91,25 @@ async fn serve(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
         .max_buf_size(16 * 1024)
         .serve_connection(TokioIo::new(stream), service)
         .await;
+}
+
+fn other_user(uid: u32) -> String {
+    format!(
+        "this endpoint serves only uid {}; you are uid {uid}",
+        self::uid()
+    )
+}
+
+async fn refuse_other_user(mut stream: TcpStream, uid: u32) {
+    use tokio::io::AsyncWriteExt;
+    let body = json!({"code": "AccessDenied", "message": other_user(uid)}).to_string();
+    let answer = format!(
+        "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(HEAD_DEADLINE, stream.write_all(answer.as_bytes())).await;
+    let _ = stream.shutdown().await;
 }
 
 fn respond(status: u16, body: serde_json::Value) -> Response<Full<Bytes>> {
@@ -125,9 +153,7 @@ async fn answer(inner: &Inner, conn: &Conn, req: Request<Incoming>) -> Response<
         Ok(c) => c,
         Err(uid) => {
             warn!(peer = %conn.peer, peer_uid = uid, "container-credentials request from another user refused");
-            let me = ssoagent_client::fsutil::uid();
-            let msg = format!("this endpoint serves only uid {me}; you are uid {uid}");
-            return refuse(403, "AccessDenied", &msg);
+            return refuse(403, "AccessDenied", &other_user(uid));
         }
     };
     debug!(grant = %grant.id, profile = %grant.profile, %caller, "container credentials");
@@ -165,7 +191,7 @@ async fn who(conn: &Conn, creator: Caller) -> Result<Caller, u32> {
         })
         .await;
     match found {
-        Some(p) if p.uid != ssoagent_client::fsutil::uid() => Err(p.uid),
+        Some(p) if p.uid != uid() => Err(p.uid),
         Some(p) => Ok(Caller {
             uid: p.uid,
             pid: p.pid.or(creator.pid),
