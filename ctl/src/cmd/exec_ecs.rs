@@ -1,7 +1,9 @@
 //! `exec --ecs --profile P -- CMD ARGS...`: runs a program against the daemon's
 //! container-credentials endpoint instead of fixed keys, so its SDK refreshes on its own. The
-//! grant is held by this process's stream to the daemon: it ends when the program exits, when
-//! this process is signalled (the signal is passed on to the program) or when it dies.
+//! grant is held by this process's stream to the daemon: it ends when the program exits, or
+//! when this process dies (the daemon sees the connection close). SIGTERM is passed on to the
+//! program; terminal signals (Ctrl-C, hangup, quit) reach it from the terminal directly (it is
+//! in our process group), so they are not sent twice (a second Ctrl-C means "force" to some).
 
 use std::process::Stdio;
 
@@ -41,37 +43,10 @@ pub async fn run(
         };
         Failure::new(code, format!("cannot run {program}: {e}"))
     })?;
-    let pid = child.id().map(|p| p as libc::pid_t);
-    let kinds = [
-        SignalKind::interrupt(),
-        SignalKind::terminate(),
-        SignalKind::hangup(),
-    ];
-    let mut sigs = Vec::new();
-    for k in kinds {
-        sigs.push((
-            k,
-            signal(k).map_err(|e| Failure::new(1, format!("cannot handle signals: {e}")))?,
-        ));
-    }
-    let status = loop {
-        let [(k0, s0), (k1, s1), (k2, s2)] = &mut sigs[..] else {
-            unreachable!("three signals")
-        };
-        let got = tokio::select! {
-            st = child.wait() => break st,
-            _ = s0.recv() => *k0,
-            _ = s1.recv() => *k1,
-            _ = s2.recv() => *k2,
-        };
-        if let Some(pid) = pid {
-            // SAFETY: kill on our own child's pid, which is not reaped before wait() returns.
-            unsafe { libc::kill(pid, got.as_raw_value()) };
-        }
-    };
+    let status = wait_passing_signals(&mut child).await;
     // The grant ends here, with the stream.
     drop(stream);
-    let status = status.map_err(|e| Failure::new(1, format!("waiting for {program}: {e}")))?;
+    let status = status?;
     use std::os::unix::process::ExitStatusExt;
     let code = status
         .code()
@@ -80,4 +55,35 @@ pub async fn run(
         return Ok(());
     }
     Err(Failure::new(code, String::new()))
+}
+
+/// Waits for the program; passes SIGTERM on and outlives SIGINT, SIGHUP and SIGQUIT, which
+/// the terminal sent the program too.
+async fn wait_passing_signals(
+    child: &mut tokio::process::Child,
+) -> Result<std::process::ExitStatus, Failure> {
+    let pid = child.id().map(|p| p as libc::pid_t);
+    let on = |k: SignalKind| {
+        signal(k).map_err(|e| Failure::new(1, format!("cannot handle signals: {e}")))
+    };
+    let mut term = on(SignalKind::terminate())?;
+    let mut int = on(SignalKind::interrupt())?;
+    let mut hup = on(SignalKind::hangup())?;
+    let mut quit = on(SignalKind::quit())?;
+    loop {
+        tokio::select! {
+            st = child.wait() => {
+                return st.map_err(|e| Failure::new(1, format!("waiting for the program: {e}")));
+            }
+            _ = term.recv() => {
+                if let Some(pid) = pid {
+                    // SAFETY: kill on our own child's pid, not reaped before wait() returns.
+                    unsafe { libc::kill(pid, libc::SIGTERM) };
+                }
+            }
+            _ = int.recv() => {}
+            _ = hup.recv() => {}
+            _ = quit.recv() => {}
+        }
+    }
 }

@@ -208,6 +208,12 @@ fn a_killed_or_signalled_ctl_ends_its_grant() {
         let f: Vec<&str> = line.split(' ').collect();
         let (prog, url, token) = (f[0].parse::<u32>().unwrap(), f[1], f[2]);
         assert_eq!(get(url, Some(token)).0, 200);
+        if sig == libc::SIGTERM {
+            // Ctrl-C reaches the program from the terminal; the ctl outlives its own copy.
+            signal(child.id(), libc::SIGINT);
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(get(url, Some(token)).0, 200, "SIGINT alone ends nothing");
+        }
         signal(child.id(), sig);
         let status = child.wait().unwrap();
         if sig == libc::SIGTERM {
