@@ -7,45 +7,30 @@
 
 use std::net::SocketAddr;
 
-/// What the kernel says about the client side of a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Peer {
-    pub uid: u32,
-    /// `None` when no process of ours holds the socket any more (or it cannot be read).
-    pub pid: Option<i32>,
-}
-
-/// Looks the connection up (blocking: reads `/proc`). `None` when it cannot be found.
+/// The client side of a connection in `/proc/net/tcp{,6}`: its uid and socket inode
+/// (blocking: one table read). `None` when it cannot be found (or not on Linux).
 #[cfg(target_os = "linux")]
-pub fn lookup(peer: SocketAddr, local: SocketAddr, creator: Option<i32>) -> Option<Peer> {
-    let (uid, inode) = ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|f| {
-        std::fs::read_to_string(f)
-            .ok()
-            .and_then(|table| socket_entry(&table, peer, local))
-    })?;
-    let pid = (inode != 0).then(|| owner_of(inode, creator)).flatten();
-    Some(Peer { uid, pid })
-}
-
-/// Only the uid of the connection's client side (cheap: one table read), checked before
-/// anything is read from the connection.
-#[cfg(target_os = "linux")]
-pub fn uid_of(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
+pub fn entry(peer: SocketAddr, local: SocketAddr) -> Option<(u32, u64)> {
     ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|f| {
         std::fs::read_to_string(f)
             .ok()
             .and_then(|table| socket_entry(&table, peer, local))
-            .map(|(uid, _)| uid)
     })
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn uid_of(_peer: SocketAddr, _local: SocketAddr) -> Option<u32> {
+pub fn entry(_peer: SocketAddr, _local: SocketAddr) -> Option<(u32, u64)> {
     None
 }
 
+/// The process that holds socket `inode` (blocking: reads `/proc/*/fd`).
+#[cfg(target_os = "linux")]
+pub fn pid_of(inode: u64, creator: Option<i32>) -> Option<i32> {
+    (inode != 0).then(|| owner_of(inode, creator)).flatten()
+}
+
 #[cfg(not(target_os = "linux"))]
-pub fn lookup(_peer: SocketAddr, _local: SocketAddr, _creator: Option<i32>) -> Option<Peer> {
+pub fn pid_of(_inode: u64, _creator: Option<i32>) -> Option<i32> {
     None
 }
 
@@ -136,9 +121,9 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, peer) = listener.accept().unwrap();
-        let p = lookup(peer, server.local_addr().unwrap(), None).expect("found");
-        assert_eq!(p.uid, ssoagent_client::fsutil::uid());
-        assert_eq!(p.pid, Some(std::process::id() as i32));
+        let (uid, inode) = entry(peer, server.local_addr().unwrap()).expect("found");
+        assert_eq!(uid, ssoagent_client::fsutil::uid());
+        assert_eq!(pid_of(inode, None), Some(std::process::id() as i32));
         drop(client);
     }
 }

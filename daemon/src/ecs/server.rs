@@ -57,11 +57,12 @@ async fn accept(listener: TcpListener, inner: Arc<Inner>) {
     }
 }
 
-/// One connection and who is behind it (looked up once, at its first authorised request).
+/// One connection: its client side in `/proc/net/tcp` (read at accept) and the process
+/// holding it (looked up once, at the first authorised request).
 struct Conn {
     peer: SocketAddr,
-    local: SocketAddr,
-    who: OnceCell<Option<peer::Peer>>,
+    entry: Option<(u32, u64)>,
+    pid: OnceCell<Option<i32>>,
 }
 
 async fn serve(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
@@ -71,15 +72,18 @@ async fn serve(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
     };
     // Another user's process is answered at once, before anything is read: it holds no
     // connection slot and never reaches the token check.
-    let owner = tokio::task::spawn_blocking(move || peer::uid_of(peer, local)).await;
-    if let Some(uid) = owner.ok().flatten().filter(|u| *u != uid()) {
+    let entry = tokio::task::spawn_blocking(move || peer::entry(peer, local))
+        .await
+        .ok()
+        .flatten();
+    if let Some((uid, _)) = entry.filter(|(u, _)| *u != uid()) {
         warn!(%peer, peer_uid = uid, "container-credentials connection from another user refused");
         return refuse_other_user(stream, uid).await;
     }
     let conn = Arc::new(Conn {
         peer,
-        local,
-        who: OnceCell::new(),
+        entry,
+        pid: OnceCell::new(),
     });
     let service = hyper::service::service_fn(move |req| {
         let (inner, conn) = (inner.clone(), conn.clone());
@@ -149,13 +153,7 @@ async fn answer(inner: &Inner, conn: &Conn, req: Request<Incoming>) -> Response<
             return refuse(why.status(), "AccessDenied", why.message());
         }
     };
-    let caller = match who(conn, grant.creator).await {
-        Ok(c) => c,
-        Err(uid) => {
-            warn!(peer = %conn.peer, peer_uid = uid, "container-credentials request from another user refused");
-            return refuse(403, "AccessDenied", &other_user(uid));
-        }
-    };
+    let caller = who(conn, grant.creator).await;
     debug!(grant = %grant.id, profile = %grant.profile, %caller, "container credentials");
     match inner.agent.credentials(caller, &grant.profile).await {
         Ok((chain, c)) => {
@@ -178,25 +176,23 @@ async fn answer(inner: &Inner, conn: &Conn, req: Request<Incoming>) -> Response<
 }
 
 /// The caller behind the connection: the process the kernel names, else the grant's creator.
-/// `Err(uid)` when the connection belongs to another user.
-async fn who(conn: &Conn, creator: Caller) -> Result<Caller, u32> {
-    let (peer, local, creator_pid) = (conn.peer, conn.local, creator.pid);
-    let found = conn
-        .who
+async fn who(conn: &Conn, creator: Caller) -> Caller {
+    let Some((uid, inode)) = conn.entry else {
+        return creator;
+    };
+    let creator_pid = creator.pid;
+    let pid = conn
+        .pid
         .get_or_init(|| async move {
-            tokio::task::spawn_blocking(move || peer::lookup(peer, local, creator_pid))
+            tokio::task::spawn_blocking(move || peer::pid_of(inode, creator_pid))
                 .await
                 .ok()
                 .flatten()
         })
         .await;
-    match found {
-        Some(p) if p.uid != uid() => Err(p.uid),
-        Some(p) => Ok(Caller {
-            uid: p.uid,
-            pid: p.pid.or(creator.pid),
-        }),
-        None => Ok(creator),
+    Caller {
+        uid,
+        pid: pid.or(creator.pid),
     }
 }
 
