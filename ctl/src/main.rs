@@ -13,8 +13,8 @@ mod windows;
 
 use clap::{Parser, Subcommand};
 use cmd::{
-    Target, accounts, completions, configure, demo, doctor, env, exec, forward, lock, logout, man,
-    service, start, status, unlock, whoami,
+    Target, accounts, completions, configure, console, demo, doctor, ecs, env, exec, forward, lock,
+    logout, man, service, start, status, unlock, whoami,
 };
 use failure::Failure;
 use ssoagent_client::{config, exit};
@@ -80,11 +80,18 @@ enum Cmd {
     #[command(after_help = "Example: ssoagentctl exec --profile dev -- aws s3 ls\n\
 The program gets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,\n\
 AWS_CREDENTIAL_EXPIRATION and AWS_REGION/AWS_DEFAULT_REGION; AWS_PROFILE is removed.\n\
-Its exit code is passed through. A locked session is exit 3, never a login.")]
+Its exit code is passed through. A locked session is exit 3, never a login.\n\
+With --ecs it gets AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN\n\
+instead (no key variables): its SDK fetches fresh credentials from ssoagentd for as long as\n\
+it runs; the grant ends when it exits.")]
     Exec {
         /// Profile (default: $AWS_PROFILE).
         #[arg(long, short)]
         profile: Option<String>,
+        /// Serve the program through the container-credentials endpoint (SDKs refresh on
+        /// their own) instead of fixed keys.
+        #[arg(long)]
+        ecs: bool,
         /// The command and its arguments, after --.
         #[arg(trailing_var_arg = true, required = true, num_args = 1..)]
         command: Vec<String>,
@@ -127,6 +134,11 @@ the remote login shell gets it set. The remote socket's directory is made 0700."
     Forward(forward::ForwardArgs),
     /// Print shell completions, e.g. ssoagentctl completions bash > /etc/bash_completion.d/ssoagentctl
     Completions { shell: clap_complete::Shell },
+    /// Grants on the container-credentials endpoint, for SDKs that refresh on their own.
+    #[command(subcommand)]
+    Ecs(ecs::Action),
+    /// Open the AWS console signed in with a profile's credentials.
+    Console(console::ConsoleArgs),
     /// Print the man page (roff), e.g. ssoagentctl man > ~/.local/share/man/man1/ssoagentctl.1
     Man,
 }
@@ -141,7 +153,10 @@ fn main() {
         Ok(()) => exit::OK,
         Err(f) => {
             // The message may carry the daemon's or the portal's words: no control characters.
-            eprintln!("ssoagentctl: {}", display::escape_controls(&f.message));
+            // An empty message: the exit code is a program's own (exec --ecs).
+            if !f.message.is_empty() {
+                eprintln!("ssoagentctl: {}", display::escape_controls(&f.message));
+            }
             f.code
         }
     };
@@ -160,7 +175,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Start => start::start().await,
         Cmd::Stop => start::stop().await,
         Cmd::Restart => start::restart().await,
-        Cmd::Exec { profile, command } => exec::run(profile, command, autostart).await,
+        Cmd::Exec {
+            profile,
+            ecs,
+            command,
+        } => exec::run(profile, command, ecs, autostart).await,
+        Cmd::Ecs(action) => ecs::run(action, autostart).await,
+        Cmd::Console(a) => console::run(a, autostart).await,
         Cmd::Env { profile, format } => env::run(profile, format, autostart).await,
         Cmd::Whoami { profile, json } => whoami::run(profile, json, autostart).await,
         Cmd::Demo(a) => demo::run(a).await,

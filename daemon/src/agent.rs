@@ -97,6 +97,16 @@ impl Agent {
         self.events.subscribe()
     }
 
+    /// Publishes an event of a front-end (e.g. a container-credentials grant).
+    pub fn publish(&self, e: Event) {
+        self.events.publish(e);
+    }
+
+    /// The console sign-in endpoint override (`AWS_ENDPOINT_URL_SIGNIN`), if any.
+    pub fn signin_endpoint(&self) -> Option<String> {
+        self.aws.endpoints().signin.clone()
+    }
+
     /// AWS's clock minus ours in seconds, from the last AWS answer, if any came yet.
     pub fn clock_skew(&self) -> Option<i64> {
         self.aws.clock_skew()

@@ -45,6 +45,17 @@ pub enum Event {
         mfa_serial: String,
         error: Option<String>,
     },
+    /// A container-credentials grant was made for a profile (`grant` is its id).
+    EcsGranted {
+        caller: Caller,
+        profile: String,
+        grant: String,
+    },
+    /// A container-credentials grant ended: revoked, or its `exec --ecs` ended.
+    EcsRevoked {
+        caller: Caller,
+        grant: String,
+    },
 }
 
 /// The sending side; cheap to clone.

@@ -6,7 +6,8 @@
 /// 2: session state, session kind, login flow and unlock outcome are enums, not strings.
 /// 3: human presence: `UnlockRequest.confirmed`, `UnlockEvent.confirmation_needed`,
 ///    `StatusResponse.presence`.
-/// 4: MFA on role hops: the `MfaStatus` and `UnlockMfa` RPCs.
+/// 4: MFA on role hops (`MfaStatus`, `UnlockMfa`); container-credentials grants (`EcsGrant`,
+///    `EcsList`, `EcsRevoke`) and `ConsoleUrl`.
 pub const PROTOCOL_VERSION: u32 = 4;
 
 pub mod v1 {

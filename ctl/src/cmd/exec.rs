@@ -13,6 +13,7 @@ use crate::{failure::Failure, util::profile_or_env};
 pub async fn run(
     profile: Option<String>,
     argv: Vec<String>,
+    ecs: bool,
     autostart: bool,
 ) -> Result<(), Failure> {
     let profile = profile_or_env(profile)?;
@@ -22,6 +23,9 @@ pub async fn run(
             "nothing to run: ssoagentctl exec --profile P -- COMMAND [ARGS...]",
         ));
     };
+    if ecs {
+        return super::exec_ecs::run(&profile, program, args, autostart).await;
+    }
     let creds = credentials(&profile, autostart).await?;
     let mut cmd = Command::new(program);
     cmd.args(args);

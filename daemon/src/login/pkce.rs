@@ -194,7 +194,7 @@ fn socket_owner(table: &str, local: SocketAddr, remote: SocketAddr) -> Option<u3
 /// `0100007F:1F90` (IPv4) or 32 hex digits `:PORT` (IPv6), as the kernel prints them: each
 /// 32-bit word of the address in host byte order, the port in hex. IPv4-mapped IPv6
 /// addresses compare as IPv4.
-fn proc_addr(s: &str) -> Option<SocketAddr> {
+pub(crate) fn proc_addr(s: &str) -> Option<SocketAddr> {
     let (addr, port) = s.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
     let word = |i: usize| -> Option<[u8; 4]> {

@@ -3,6 +3,7 @@
 //! itself ([`service`]) and the conversions between the core's types and the proto's
 //! ([`convert`]). The core knows nothing of gRPC: a second front-end can sit beside this one.
 
+pub mod bridges;
 #[cfg(unix)]
 pub mod conns;
 pub mod convert;

@@ -10,6 +10,7 @@ use tonic::{Request, Response, Status};
 use tracing::{debug, info, instrument};
 
 use super::{
+    bridges,
     convert::{self, rfc3339, secs},
     peer::caller,
 };
@@ -18,6 +19,7 @@ use crate::{
     agent::Agent,
     caller::Caller,
     clock::unix_secs,
+    ecs::Ecs,
     error::Error,
     login::Prompt,
     profiles::SessionSpec,
@@ -29,16 +31,20 @@ pub struct Service {
     /// The log file when detached; empty when logging to stderr.
     log_file: String,
     activity: Activity,
+    /// The container-credentials endpoint (started by its first grant).
+    ecs: Arc<Ecs>,
 }
 
 type UnlockTx = mpsc::Sender<Result<pb::UnlockEvent, Status>>;
 
 impl Service {
     pub fn new(agent: Arc<Agent>, log_file: String, activity: Activity) -> Self {
+        let ecs = Arc::new(Ecs::new(agent.clone(), activity.clone()));
         Self {
             agent,
             log_file,
             activity,
+            ecs,
         }
     }
 
@@ -311,5 +317,39 @@ impl AgentRpc for Service {
                 })
                 .collect(),
         }))
+    }
+    type EcsGrantStream = bridges::GrantStream;
+
+    #[instrument(skip_all)]
+    async fn ecs_grant(
+        &self,
+        req: Request<pb::EcsGrantRequest>,
+    ) -> Result<Response<Self::EcsGrantStream>, Status> {
+        bridges::grant(&self.ecs, req).await
+    }
+
+    #[instrument(skip_all)]
+    async fn ecs_list(
+        &self,
+        req: Request<pb::EcsListRequest>,
+    ) -> Result<Response<pb::EcsListResponse>, Status> {
+        caller(&req)?;
+        Ok(Response::new(bridges::list(&self.ecs)))
+    }
+
+    #[instrument(skip_all)]
+    async fn ecs_revoke(
+        &self,
+        req: Request<pb::EcsRevokeRequest>,
+    ) -> Result<Response<pb::EcsRevokeResponse>, Status> {
+        bridges::revoke(&self.ecs, req)
+    }
+
+    #[instrument(skip_all)]
+    async fn console_url(
+        &self,
+        req: Request<pb::ConsoleUrlRequest>,
+    ) -> Result<Response<pb::ConsoleUrlResponse>, Status> {
+        bridges::console_url(&self.agent, req).await
     }
 }

@@ -19,7 +19,8 @@
 //!    the refresh window, and (full run only) when the daemon's background refresh is due;
 //! 6. what a user weighs when choosing: a fresh Python process getting credentials through
 //!    the shim, through botocore's own SSO provider (cold and warm cache) and through
-//!    aws-sso-util (see sdk.rs); and each binary's stripped size and peak RSS.
+//!    aws-sso-util (see sdk.rs); and each binary's stripped size and peak RSS;
+//! 7. the container-credentials endpoint: warm GETs and a herd of GETs (see ecs.rs).
 //!
 //! A full run takes about 2 min, `--quick` about 25 s. Run it on an otherwise idle machine:
 //! the bench, the daemon and the load generator share the cores.
@@ -28,8 +29,9 @@
 //! fail the run. It exits 1 when a correctness check fails (a herd causing more than one
 //! upstream call, a failed request), 2 when it cannot run at all. `--quick` shortens every
 //! section (fewer runs, 1 s loads, 200-process herds) for a smoke test; `--shim` runs section 1
-//! alone (and the binaries' sizes).
+//! alone (and the binaries' sizes); `--ecs` section 7 alone.
 
+pub(crate) mod ecs;
 pub(crate) mod herd;
 pub(crate) mod memory;
 pub(crate) mod refresh;
@@ -84,13 +86,15 @@ const CONNECTIONS: [usize; 3] = [1, 16, 64];
 pub fn main() {
     let mut quick = false;
     let mut shim_only = false;
+    let mut ecs_only = false;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--quick" => quick = true,
             "--shim" => shim_only = true,
+            "--ecs" => ecs_only = true,
             "-h" | "--help" => {
                 println!(
-                    "Usage: ssoagent-bench [--quick] [--shim]\n\nSee the top of tests/bench/src/main.rs."
+                    "Usage: ssoagent-bench [--quick] [--shim] [--ecs]\n\nSee the top of tests/bench/src/main.rs."
                 );
                 return;
             }
@@ -119,6 +123,9 @@ pub fn main() {
     );
 
     let mut report = Report::default();
+    if ecs_only {
+        return ecs_section(&bins, &rt, &set, report, cores);
+    }
     if shim_only {
         // Section 1 alone (and the binaries' sizes), for measuring the shim quickly.
         let r = World::start(&bins, Config::default(), "").and_then(|world| {
@@ -161,7 +168,16 @@ pub fn main() {
         set.sdk_runs
     ));
     report_sdk(&mut report, sdk::run(&bins, set.sdk_runs));
+    ecs_section(&bins, &rt, &set, report, cores);
+}
 
+/// Section 7 (the container-credentials endpoint), then the table.
+fn ecs_section(bins: &Bins, rt: &Runtime, set: &Settings, mut report: Report, cores: usize) {
+    let (runs, herd) = if set.quick { (200, 200) } else { (1000, 1000) };
+    progress(&format!(
+        "7/7 container endpoint ({runs} warm GETs, herd of {herd})"
+    ));
+    ecs::report(&mut report, ecs::run(bins, rt, runs, herd));
     finish(report, cores);
 }
 

@@ -41,6 +41,7 @@
 mod cognito;
 mod control;
 mod faults;
+mod federation;
 pub mod idp;
 mod idp_control;
 mod idp_keys;
@@ -65,6 +66,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+pub use federation::Signin;
 use server::Shared;
 
 /// An AWS account the emulated user is assigned to, with the permission sets
@@ -398,6 +400,11 @@ impl Emulator {
     /// Every refresh token issued so far now answers `invalid_grant`.
     pub fn revoke_refresh_tokens(&self) {
         self.shared.lock().revoke_refresh_tokens();
+    }
+
+    /// Every console sign-in the federation endpoint saw, oldest first.
+    pub fn signins(&self) -> Vec<Signin> {
+        self.shared.lock().signins.clone()
     }
 
     /// Access tokens that are neither expired nor logged out.

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tower::ServiceExt as _;
 
 use crate::state::State;
-use crate::{Config, Fault, Op, control, idp, idp_control, oidc, portal, sts};
+use crate::{Config, Fault, Op, control, federation, idp, idp_control, oidc, portal, sts};
 
 /// State shared by the request handlers and the [`crate::Emulator`] handle.
 pub(crate) struct Shared {
@@ -92,6 +92,8 @@ fn router(shared: AppState) -> Router {
         .route("/assignment/accounts", get(portal::list_accounts))
         .route("/assignment/roles", get(portal::list_account_roles))
         .route("/logout", post(portal::logout))
+        // Console federation (getSigninToken, login)
+        .route("/federation", get(federation::handle))
         // STS (query protocol)
         .route("/", post(sts::handle))
         // OIDC identity provider (STS web identity and Cognito route from sts::handle)

@@ -91,6 +91,8 @@ pub(crate) struct Identity {
 pub(crate) struct IssuedKey {
     pub identity: Identity,
     pub session_token: String,
+    /// For the federation endpoint, which is handed the secret itself (federation.rs).
+    pub secret_access_key: String,
 }
 
 pub(crate) struct IssuedTokens {
@@ -120,6 +122,8 @@ pub(crate) struct State {
     pub keys: HashMap<String, IssuedKey>,
     /// The last TOTP step accepted per MFA serial (codes are spent once used).
     pub mfa_used: HashMap<String, u64>,
+    /// Console sign-ins of the federation endpoint (federation.rs).
+    pub signins: Vec<crate::federation::Signin>,
     next_session: u64,
 }
 
@@ -329,6 +333,7 @@ impl State {
             IssuedKey {
                 identity,
                 session_token: keys.session_token.clone(),
+                secret_access_key: keys.secret_access_key.clone(),
             },
         );
         keys
