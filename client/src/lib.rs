@@ -6,6 +6,8 @@ pub mod exit;
 pub mod fsutil;
 pub mod launch;
 mod output;
+#[cfg(unix)]
+mod peercred;
 #[cfg(windows)]
 mod pipe;
 mod transport;

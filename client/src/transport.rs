@@ -371,7 +371,7 @@ fn check_socket_dir(socket: &Path) -> Result<(), ConnectError> {
 /// Who listens on the other end of `stream` (the kernel's word, not the server's).
 #[cfg(unix)]
 fn check_peer(stream: &impl std::os::fd::AsRawFd, me: u32) -> Result<PeerInfo, Untrusted> {
-    let peer = peer_credentials(stream.as_raw_fd()).map_err(|e| Untrusted::PeerUnknown {
+    let peer = crate::peercred::of(stream.as_raw_fd()).map_err(|e| Untrusted::PeerUnknown {
         reason: e.to_string(),
     })?;
     if peer.uid == me {
@@ -382,63 +382,6 @@ fn check_peer(stream: &impl std::os::fd::AsRawFd, me: u32) -> Result<PeerInfo, U
             pid: peer.pid,
         })
     }
-}
-
-/// The peer credentials of a connected unix socket: `SO_PEERCRED` on Linux; elsewhere
-/// `getpeereid` (and `LOCAL_PEERPID` on macOS).
-#[cfg(target_os = "linux")]
-fn peer_credentials(fd: std::os::fd::RawFd) -> std::io::Result<PeerInfo> {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` and `len` are valid for writing and `len` is `cred`'s size.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(PeerInfo {
-        uid: cred.uid,
-        pid: Some(cred.pid),
-    })
-}
-
-#[cfg(all(unix, not(target_os = "linux")))]
-fn peer_credentials(fd: std::os::fd::RawFd) -> std::io::Result<PeerInfo> {
-    let (mut uid, mut gid) = (0, 0);
-    // SAFETY: both out-pointers are valid.
-    if unsafe { libc::getpeereid(fd, &mut uid, &mut gid) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    #[cfg(target_os = "macos")]
-    let pid = {
-        let mut pid: libc::pid_t = 0;
-        let mut len = std::mem::size_of::<libc::pid_t>() as libc::socklen_t;
-        // SAFETY: `pid` and `len` are valid for writing and `len` is `pid`'s size.
-        let rc = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_LOCAL,
-                libc::LOCAL_PEERPID,
-                (&mut pid as *mut libc::pid_t).cast(),
-                &mut len,
-            )
-        };
-        (rc == 0).then_some(pid)
-    };
-    #[cfg(not(target_os = "macos"))]
-    let pid = None;
-    Ok(PeerInfo { uid, pid })
 }
 
 /// The blocking twin of [`connect_checked`], for `ssoagent-cred`'s one call (see
