@@ -85,6 +85,17 @@ pub struct AgentConfig {
     pub autostart: bool,
     /// What an unlock without a login needs from a human.
     pub presence: Presence,
+    // --- audit and policy (issue 11) ---
+    /// The audit log is rotated when it reaches this size (e.g. "10MiB", "64KiB", "4096").
+    #[serde(deserialize_with = "crate::policy_config::size")]
+    pub audit_max_size: u64,
+    /// How long a request under a `confirm` rule waits for `ssoagentctl approve`.
+    #[serde(with = "humantime_serde")]
+    pub confirm_timeout: Duration,
+    /// Desktop notifications over the session bus.
+    pub notify: crate::policy_config::Notify,
+    /// Policy rules, first match wins (`[[rule]]`).
+    pub rule: Vec<crate::policy_config::RuleConfig>,
 }
 
 impl Default for AgentConfig {
@@ -97,6 +108,10 @@ impl Default for AgentConfig {
             refresh_window: Duration::from_secs(15 * 60),
             autostart: true,
             presence: Presence::default(),
+            audit_max_size: crate::policy_config::DEFAULT_AUDIT_MAX_SIZE,
+            confirm_timeout: crate::policy_config::DEFAULT_CONFIRM_TIMEOUT,
+            notify: crate::policy_config::Notify::default(),
+            rule: Vec::new(),
         }
     }
 }
@@ -122,10 +137,15 @@ impl AgentConfig {
                 });
             }
         };
-        toml::from_str(&text).map_err(|e| ConfigError {
+        let cfg: Self = toml::from_str(&text).map_err(|e| ConfigError {
             path: path.into(),
             message: e.to_string().trim_end().to_string(),
-        })
+        })?;
+        cfg.check_policy().map_err(|message| ConfigError {
+            path: path.into(),
+            message,
+        })?;
+        Ok(cfg)
     }
 }
 

@@ -6,7 +6,7 @@
 /// 2: session state, session kind, login flow and unlock outcome are enums, not strings.
 /// 3: human presence: `UnlockRequest.confirmed`, `UnlockEvent.confirmation_needed`,
 ///    `StatusResponse.presence`.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 pub mod v1 {
     tonic::include_proto!("ssoagent.v1");

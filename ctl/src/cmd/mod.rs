@@ -4,6 +4,7 @@
 use clap::Args;
 
 pub mod accounts;
+pub mod approve;
 pub mod completions;
 pub mod configure;
 pub mod demo;
@@ -11,12 +12,14 @@ pub mod doctor;
 pub mod env;
 pub mod exec;
 pub mod lock;
+pub mod log;
 pub mod logout;
 pub mod man;
 pub mod service;
 pub mod start;
 pub mod status;
 pub mod unlock;
+pub mod watch;
 pub mod whoami;
 
 #[derive(Args)]

@@ -245,8 +245,8 @@ fn racing_starters_end_with_one_daemon() {
     });
     let status = w.status_json();
     assert_eq!(
-        status["protocol"], 3,
-        "protocol 3: human presence (confirmed unlocks, ConfirmationNeeded)"
+        status["protocol"], 4,
+        "protocol 4: audit, policy (Approve, pending) and Watch"
     );
     assert!(status["pid"].as_u64().unwrap() > 0);
     assert!(!status["version"].as_str().unwrap().is_empty());

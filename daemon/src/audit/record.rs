@@ -1,0 +1,215 @@
+//! One audit record: what the audit log stores (one JSON object per line) and what
+//! `ssoagentctl watch --json` prints. Made from an [`Event`] in one place: a new event variant
+//! adds one arm to [`Record::of`]. Never a secret: role credentials' secret key and session
+//! token, access and refresh tokens are not in any event, so they cannot be in a record.
+
+use std::{sync::Arc, time::SystemTime};
+
+use serde::Serialize;
+
+use crate::{
+    caller::Caller,
+    events::{Event, RuleRef, Who},
+    process::{self, Proc, Resolved},
+};
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct CallerRecord {
+    pub pid: i32,
+    pub uid: u32,
+    pub exe: String,
+    pub argv: Vec<String>,
+    pub cwd: String,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct RuleRecord {
+    pub index: usize,
+    pub text: String,
+}
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Record {
+    pub time: String,
+    pub event: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller: Option<CallerRecord>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ancestors: Vec<Proc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleRecord>,
+    /// A pending request's id (`pending`, `approved`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+impl Record {
+    /// The record of an event at `now`. A caller nobody resolved yet (ssoagentctl's lock,
+    /// unlock...) is resolved here, from the writer's task, never on a request's path.
+    pub fn of(e: &Event, now: SystemTime) -> Record {
+        let mut r = Record {
+            time: rfc3339(now),
+            ..Default::default()
+        };
+        match e {
+            Event::Issued {
+                caller,
+                profile,
+                session,
+                who,
+                access_key_id,
+                expiration,
+                rule,
+            } => {
+                r.event = "issued";
+                r.set_who(caller, who);
+                r.session = Some(session.clone());
+                r.profile = Some(profile.clone());
+                r.access_key_id = Some(access_key_id.clone());
+                r.expiration = Some(rfc3339(*expiration));
+                r.rule = rule.as_ref().map(rule_record);
+            }
+            Event::LockedHit {
+                caller,
+                profile,
+                session,
+                who,
+            } => {
+                r.event = "locked_hit";
+                r.set_who(caller, who);
+                r.session = Some(session.clone());
+                r.profile = Some(profile.clone());
+            }
+            Event::Unlocked { caller, session } => r.session_event("unlocked", caller, session),
+            Event::Locked { caller, session } => r.session_event("locked", caller, session),
+            Event::LoggedOut { caller, session } => r.session_event("logged_out", caller, session),
+            Event::Login { caller, session } => r.session_event("login", caller, session),
+            Event::RefreshFailed { session, error } => {
+                r.event = "refresh_failed";
+                r.session = Some(session.clone());
+                r.message = Some(error.clone());
+            }
+            Event::Denied { .. } | Event::Pending { .. } | Event::Approved { .. } => {
+                r.policy_event(e);
+            }
+            Event::Ending {
+                session,
+                until,
+                minutes,
+            } => {
+                r.event = "ending";
+                r.session = Some(session.clone());
+                r.expiration = Some(rfc3339(*until));
+                r.message = Some(format!(
+                    "session '{session}' ends within {minutes} minutes, at {}",
+                    rfc3339(*until)
+                ));
+            }
+        }
+        r
+    }
+
+    /// The policy's events: `denied`, `pending`, `approved`.
+    fn policy_event(&mut self, e: &Event) {
+        match e {
+            Event::Denied {
+                caller,
+                profile,
+                who,
+                rule,
+                message,
+            } => {
+                self.event = "denied";
+                self.set_who(caller, who);
+                self.profile = Some(profile.clone());
+                self.rule = Some(rule_record(rule));
+                self.message = Some(message.clone());
+            }
+            Event::Pending {
+                caller,
+                id,
+                profile,
+                who,
+                rule,
+                message,
+            } => {
+                self.event = "pending";
+                self.set_who(caller, who);
+                self.id = Some(id.clone());
+                self.profile = Some(profile.clone());
+                self.rule = Some(rule_record(rule));
+                self.message = Some(message.clone());
+            }
+            Event::Approved {
+                caller,
+                id,
+                profile,
+                rule,
+                message,
+            } => {
+                self.event = "approved";
+                self.set_who(caller, &None);
+                self.id = Some(id.clone());
+                self.profile = Some(profile.clone());
+                self.rule = Some(rule_record(rule));
+                self.message = Some(message.clone());
+            }
+            _ => unreachable!("only policy events come here"),
+        }
+    }
+
+    fn session_event(&mut self, event: &'static str, caller: &Caller, session: &str) {
+        self.event = event;
+        self.set_who(caller, &None);
+        self.session = Some(session.to_string());
+    }
+
+    fn set_who(&mut self, caller: &Caller, who: &Who) {
+        let resolved = match who {
+            Some(w) => w.clone(),
+            None => Arc::new(process::resolve(caller)),
+        };
+        let Resolved {
+            uid,
+            process,
+            cwd,
+            ancestors,
+        } = &*resolved;
+        self.caller = Some(CallerRecord {
+            pid: caller.pid.unwrap_or(process.pid),
+            uid: *uid,
+            exe: process.exe.clone(),
+            argv: process.argv.clone(),
+            cwd: cwd.clone(),
+        });
+        self.ancestors = ancestors.clone();
+    }
+
+    /// One JSON line, newline included.
+    pub fn line(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec(self).expect("a record is JSON");
+        v.push(b'\n');
+        v
+    }
+}
+
+fn rule_record(r: &RuleRef) -> RuleRecord {
+    RuleRecord {
+        index: r.index,
+        text: r.text.clone(),
+    }
+}
