@@ -86,6 +86,8 @@ pub struct AgentConfig {
     /// What an unlock without a login needs from a human.
     pub presence: Presence,
     // --- audit and policy (issue 11) ---
+    /// Write the audit log (`audit.jsonl`); `false` keeps no file (watch still streams).
+    pub audit: bool,
     /// The audit log is rotated when it reaches this size (e.g. "10MiB", "64KiB", "4096").
     #[serde(deserialize_with = "crate::policy_config::size")]
     pub audit_max_size: u64,
@@ -108,6 +110,7 @@ impl Default for AgentConfig {
             refresh_window: Duration::from_secs(15 * 60),
             autostart: true,
             presence: Presence::default(),
+            audit: true,
             audit_max_size: crate::policy_config::DEFAULT_AUDIT_MAX_SIZE,
             confirm_timeout: crate::policy_config::DEFAULT_CONFIRM_TIMEOUT,
             notify: crate::policy_config::Notify::default(),

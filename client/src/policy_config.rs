@@ -68,7 +68,10 @@ impl RuleConfig {
         }
         s.push_str(&format!(" action={}", self.action.label()));
         if let Some(m) = self.max_lifetime {
-            s.push_str(&format!(" max_lifetime={}", humantime_serde::re::humantime::format_duration(m)));
+            s.push_str(&format!(
+                " max_lifetime={}",
+                humantime_serde::re::humantime::format_duration(m)
+            ));
         }
         s
     }
@@ -80,8 +83,14 @@ impl RuleConfig {
         for g in self.profiles.iter().chain(self.callers.iter()) {
             check_glob(g)?;
         }
-        if self.max_lifetime.is_some_and(|m| m < Duration::from_secs(60)) {
-            return Err("`max_lifetime` under 1 minute would hand out credentials that are already due".into());
+        if self
+            .max_lifetime
+            .is_some_and(|m| m < Duration::from_secs(60))
+        {
+            return Err(
+                "`max_lifetime` under 1 minute would hand out credentials that are already due"
+                    .into(),
+            );
         }
         Ok(())
     }

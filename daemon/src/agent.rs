@@ -47,6 +47,8 @@ pub struct Agent {
     pub policy: Policy,
     /// Which `ending` events were published already.
     ending: Ending,
+    /// Read `/proc` per request: for the audit log or the rules (else watchers resolve late).
+    resolve_callers: bool,
 }
 
 impl Agent {
@@ -62,12 +64,15 @@ impl Agent {
         let other = stores.other.clone();
         let refresh_window = cfg.refresh_window;
         let terminal: session::TerminalCheck = Arc::new(Caller::has_controlling_terminal);
-        crate::audit::spawn(
-            events.subscribe(),
-            &state_dir,
-            cfg.audit_max_size,
-            clock.clone(),
-        );
+        if cfg.audit {
+            crate::audit::spawn(
+                events.subscribe(),
+                &state_dir,
+                cfg.audit_max_size,
+                clock.clone(),
+            );
+        }
+        let resolve_callers = cfg.audit || !cfg.rule.is_empty();
         crate::notify::spawn(events.subscribe(), cfg.notify, clock.clone());
         let policy = Policy::new(
             &cfg,
@@ -106,6 +111,7 @@ impl Agent {
             verified: Mutex::default(),
             policy,
             ending: Ending::default(),
+            resolve_callers,
         })
     }
 
@@ -137,7 +143,11 @@ impl Agent {
         profile: &str,
     ) -> Result<(Chain, Arc<RoleCredentials>)> {
         let chain = self.config.profile(profile).await?;
-        let who = Arc::new(process::resolve(&caller));
+        let who = Arc::new(if self.resolve_callers {
+            process::resolve(&caller)
+        } else {
+            process::Resolved::default()
+        });
         let v = self.policy.decide(profile, &who);
         match v.action {
             Action::Deny => return Err(self.policy.deny(caller, profile, &who, &v)),
@@ -156,7 +166,7 @@ impl Agent {
         }
         let req = creds::Request {
             caller,
-            who: Some(who),
+            who: self.resolve_callers.then_some(who),
             rule: v.rule,
             max_lifetime: v.max_lifetime,
         };
@@ -174,7 +184,9 @@ impl Agent {
     ) -> Result<policy::ApprovedView> {
         let now = self.clock.now();
         self.policy.approve(caller, id, for_, confirmed, |session| {
-            self.sessions.get(session).with(|st| st.effective_until(now))
+            self.sessions
+                .get(session)
+                .with(|st| st.effective_until(now))
         })
     }
 

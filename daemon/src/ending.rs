@@ -33,11 +33,7 @@ impl Ending {
                 .unwrap_or_default()
                 .as_secs();
             // The smallest threshold the end is within; larger ones count as announced.
-            let Some(&minutes) = THRESHOLDS
-                .iter()
-                .rev()
-                .find(|m| left.as_secs() <= *m * 60)
-            else {
+            let Some(&minutes) = THRESHOLDS.iter().rev().find(|m| left.as_secs() <= *m * 60) else {
                 continue;
             };
             let mut fresh = false;
@@ -75,6 +71,12 @@ mod tests {
         assert!(at(late).is_empty());
         assert!(at(end + Duration::from_secs(1)).is_empty());
         let far = SystemTime::UNIX_EPOCH;
-        assert!(e.due(std::iter::once(("x".into(), now + Duration::from_secs(7200))), far.max(now)).is_empty());
+        assert!(
+            e.due(
+                std::iter::once(("x".into(), now + Duration::from_secs(7200))),
+                far.max(now)
+            )
+            .is_empty()
+        );
     }
 }

@@ -59,10 +59,18 @@ pub fn spawn(mut events: Receiver<Event>, mode: Notify, clock: SharedClock) {
 }
 
 /// What an event shows, if anything.
-pub fn note(e: &Event, now: SystemTime, last_hit: &mut HashMap<String, SystemTime>) -> Option<Note> {
+pub fn note(
+    e: &Event,
+    now: SystemTime,
+    last_hit: &mut HashMap<String, SystemTime>,
+) -> Option<Note> {
     match e {
         Event::Pending {
-            id, profile, who, caller, ..
+            id,
+            profile,
+            who,
+            caller,
+            ..
         } => Some(Note {
             summary: format!("ssoagent: {} wants profile {profile}", robot(caller, who)),
             body: format!(
@@ -109,7 +117,9 @@ pub fn note(e: &Event, now: SystemTime, last_hit: &mut HashMap<String, SystemTim
 
 /// "claude, pid 4242": the tool behind the shim (its parent), else the caller itself.
 fn robot(caller: &Caller, who: &Who) -> String {
-    let resolved = who.clone().unwrap_or_else(|| process::resolve(caller).into());
+    let resolved = who
+        .clone()
+        .unwrap_or_else(|| process::resolve(caller).into());
     let p = &resolved.process;
     let shown = if p.basename().starts_with("ssoagent") {
         resolved.ancestors.first().unwrap_or(p)
@@ -204,7 +214,11 @@ mod tests {
         let mut last = HashMap::new();
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let n = note(&hit("work"), t, &mut last).unwrap();
-        assert!(n.body.contains("wanted profile prod; session work is locked"), "{n:?}");
+        assert!(
+            n.body
+                .contains("wanted profile prod; session work is locked"),
+            "{n:?}"
+        );
         assert!(note(&hit("work"), t + Duration::from_secs(60), &mut last).is_none());
         assert!(note(&hit("other"), t, &mut last).is_some());
         assert!(note(&hit("work"), t + LOCKED_HIT_EVERY, &mut last).is_some());

@@ -191,7 +191,14 @@ mod sys {
         let mut size: libc::size_t = 0;
         // SAFETY: sysctl with a null buffer reports the size needed.
         let r = unsafe {
-            libc::sysctl(mib.as_mut_ptr(), 3, std::ptr::null_mut(), &mut size, std::ptr::null_mut(), 0)
+            libc::sysctl(
+                mib.as_mut_ptr(),
+                3,
+                std::ptr::null_mut(),
+                &mut size,
+                std::ptr::null_mut(),
+                0,
+            )
         };
         if r != 0 || size < 4 {
             return None;
@@ -199,7 +206,14 @@ mod sys {
         let mut buf = vec![0u8; size];
         // SAFETY: the buffer holds `size` bytes.
         let r = unsafe {
-            libc::sysctl(mib.as_mut_ptr(), 3, buf.as_mut_ptr().cast(), &mut size, std::ptr::null_mut(), 0)
+            libc::sysctl(
+                mib.as_mut_ptr(),
+                3,
+                buf.as_mut_ptr().cast(),
+                &mut size,
+                std::ptr::null_mut(),
+                0,
+            )
         };
         if r != 0 {
             return None;
@@ -213,7 +227,12 @@ mod sys {
         rest = &rest[start..];
         let mut out = Vec::new();
         for a in rest.split(|b| *b == 0).take(argc) {
-            out.push(CStr::from_bytes_until_nul(&[a, &[0]].concat()).ok()?.to_string_lossy().into_owned());
+            out.push(
+                CStr::from_bytes_until_nul(&[a, &[0]].concat())
+                    .ok()?
+                    .to_string_lossy()
+                    .into_owned(),
+            );
         }
         Some(out)
     }
@@ -223,7 +242,13 @@ mod sys {
         let mut info: libc::proc_vnodepathinfo = unsafe { std::mem::zeroed() };
         let size = std::mem::size_of::<libc::proc_vnodepathinfo>() as i32;
         let n = unsafe {
-            libc::proc_pidinfo(pid, libc::PROC_PIDVNODEPATHINFO, 0, (&raw mut info).cast(), size)
+            libc::proc_pidinfo(
+                pid,
+                libc::PROC_PIDVNODEPATHINFO,
+                0,
+                (&raw mut info).cast(),
+                size,
+            )
         };
         if n != size {
             return None;

@@ -25,7 +25,10 @@ pub async fn run(a: ApproveArgs, autostart: bool) -> Result<(), Failure> {
     let Some(p) = status.pending.iter().find(|p| p.id == a.id) else {
         return Err(Failure::new(
             exit::USAGE,
-            format!("no request {} waits for approval (see ssoagentctl status)", esc(&a.id)),
+            format!(
+                "no request {} waits for approval (see ssoagentctl status)",
+                esc(&a.id)
+            ),
         ));
     };
     let how_long = match a.for_ {

@@ -55,11 +55,21 @@ pub async fn run(a: LogArgs) -> Result<(), Failure> {
 }
 
 /// Prints the records of a file from `offset`; returns where it stopped.
-fn print_file(path: &Path, offset: u64, a: &LogArgs, since: Option<SystemTime>) -> Result<u64, Failure> {
+fn print_file(
+    path: &Path,
+    offset: u64,
+    a: &LogArgs,
+    since: Option<SystemTime>,
+) -> Result<u64, Failure> {
     let mut f = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(Failure::new(exit::FAILED, format!("{}: {e}", path.display()))),
+        Err(e) => {
+            return Err(Failure::new(
+                exit::FAILED,
+                format!("{}: {e}", path.display()),
+            ));
+        }
     };
     f.seek(SeekFrom::Start(offset))
         .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
@@ -81,7 +91,12 @@ fn print_file(path: &Path, offset: u64, a: &LogArgs, since: Option<SystemTime>) 
 }
 
 /// Polls the live file; starts over from its beginning when it was rotated.
-async fn follow(live: &Path, mut offset: u64, a: &LogArgs, since: Option<SystemTime>) -> Result<(), Failure> {
+async fn follow(
+    live: &Path,
+    mut offset: u64,
+    a: &LogArgs,
+    since: Option<SystemTime>,
+) -> Result<(), Failure> {
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
@@ -105,7 +120,9 @@ fn print_record(line: &str, a: &LogArgs, since: Option<SystemTime>) {
         return;
     }
     if let Some(t) = since {
-        let when = v["time"].as_str().and_then(|s| humantime::parse_rfc3339(s).ok());
+        let when = v["time"]
+            .as_str()
+            .and_then(|s| humantime::parse_rfc3339(s).ok());
         if when.is_none_or(|w| w < t) {
             return;
         }
@@ -136,14 +153,20 @@ pub fn human(v: &Value) -> String {
         out.push_str(&format!(" by {base} (pid {})", c["pid"]));
         if let Some(parent) = v["ancestors"].get(0) {
             let pexe = parent["exe"].as_str().unwrap_or_default();
-            let pbase = Path::new(pexe).file_name().map(|n| n.to_string_lossy().into_owned());
+            let pbase = Path::new(pexe)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
             if let Some(pb) = pbase {
                 out.push_str(&format!(" from {pb} (pid {})", parent["pid"]));
             }
         }
     }
     if !s("access_key_id").is_empty() {
-        out.push_str(&format!(" key {} until {}", s("access_key_id"), s("expiration")));
+        out.push_str(&format!(
+            " key {} until {}",
+            s("access_key_id"),
+            s("expiration")
+        ));
     }
     if let Some(r) = v.get("rule") {
         out.push_str(&format!(" rule {}", r["index"]));

@@ -106,8 +106,10 @@ fn print_pending(pending: &[proto::PendingRequest]) {
     if pending.is_empty() {
         return;
     }
-    println!("
-waiting for approval:");
+    println!(
+        "
+waiting for approval:"
+    );
     for p in pending {
         println!(
             "  {}: profile {} for {} (pid {}) since {} (rule {}); approve with: ssoagentctl approve {}",

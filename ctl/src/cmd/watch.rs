@@ -22,7 +22,10 @@ pub async fn run(json: bool, autostart: bool) -> Result<(), Failure> {
         let mut out = std::io::stdout().lock();
         if m.dropped > 0 {
             // On stderr: stdout stays one JSON object per line.
-            eprintln!("ssoagentctl: {} events were dropped (this watcher read too slowly)", m.dropped);
+            eprintln!(
+                "ssoagentctl: {} events were dropped (this watcher read too slowly)",
+                m.dropped
+            );
         }
         let line = if json {
             esc(&m.json)

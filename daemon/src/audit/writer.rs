@@ -34,7 +34,7 @@ impl AuditFile {
         }
     }
 
-    /// Appends a batch of lines, then flushes once (lines are whole: a batch never splits one).
+    /// Appends a batch of whole lines (written together where they fit under the limit).
     pub fn append(&mut self, lines: &[u8]) {
         match self.try_append(lines) {
             Ok(()) if self.failing => {
@@ -52,24 +52,39 @@ impl AuditFile {
         }
     }
 
+    /// Writes as many whole lines at once as fit under the size limit, rotating between
+    /// (a single line longer than the limit gets a file of its own).
     fn try_append(&mut self, lines: &[u8]) -> std::io::Result<()> {
-        if self.file.is_some() && self.size + lines.len() as u64 > self.max_size && self.size > 0 {
-            self.rotate()?;
-        }
         if self.file.is_none() {
             let f = open(&self.path)?;
             self.size = f.metadata()?.len();
             self.file = Some(f);
-            if self.size > 0 && self.size + lines.len() as u64 > self.max_size {
-                self.rotate()?;
-                let f = open(&self.path)?;
-                self.size = 0;
-                self.file = Some(f);
-            }
         }
-        let f = self.file.as_mut().expect("opened above");
-        f.write_all(lines)?;
-        self.size += lines.len() as u64;
+        let mut rest = lines;
+        while !rest.is_empty() {
+            let room = self.max_size.saturating_sub(self.size) as usize;
+            let mut take = 0;
+            for line in rest.split_inclusive(|b| *b == b'\n') {
+                if take + line.len() > room {
+                    break;
+                }
+                take += line.len();
+            }
+            if take == 0 {
+                if self.size > 0 {
+                    self.rotate()?;
+                    continue;
+                }
+                take = rest
+                    .split_inclusive(|b| *b == b'\n')
+                    .next()
+                    .map_or(0, <[u8]>::len);
+            }
+            let f = self.file.as_mut().expect("opened above");
+            f.write_all(&rest[..take])?;
+            self.size += take as u64;
+            rest = &rest[take..];
+        }
         Ok(())
     }
 
@@ -132,6 +147,8 @@ mod tests {
         for i in 0..40 {
             a.append(format!("{{\"n\":{i:040}}}\n").as_bytes());
         }
+        // A batch of many lines is split across files too.
+        a.append("{\"batch\":1}\n".repeat(30).as_bytes());
         assert!(std::fs::metadata(&path).unwrap().len() <= 100);
         for i in 1..=KEEP {
             assert!(numbered(&path, i).exists(), "{i}");

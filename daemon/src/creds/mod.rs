@@ -68,7 +68,11 @@ impl Creds {
 
     /// Credentials for a request, capped at its `max_lifetime` and published as issued or as
     /// a locked hit (with the resolved caller and the deciding rule, for the audit log).
-    pub async fn get(&self, req: impl Into<Request>, chain: &Chain) -> Result<Arc<RoleCredentials>> {
+    pub async fn get(
+        &self,
+        req: impl Into<Request>,
+        chain: &Chain,
+    ) -> Result<Arc<RoleCredentials>> {
         let req = req.into();
         let r = self.of(chain).await;
         let r = r.map(|c| cap(c, req.max_lifetime, self.clock.now()));

@@ -182,7 +182,10 @@ async fn max_lifetime_caps_the_expiration_handed_out_and_published() {
         ..caller().into()
     };
     let capped = w.creds.get(req, &dev).await.unwrap();
-    assert_eq!(capped.expires_at, crate::clock::Clock::now(&*w.clock) + 15 * MIN);
+    assert_eq!(
+        capped.expires_at,
+        crate::clock::Clock::now(&*w.clock) + 15 * MIN
+    );
     assert_eq!(capped.access_key_id, full.access_key_id, "the same keys");
     assert!(
         matches!(events.try_recv(), Ok(Event::Issued { expiration, .. }) if expiration == capped.expires_at)

@@ -190,7 +190,10 @@ mod tests {
         assert!(a.covers(&ask("prod", 1, &p), now, alive));
         assert!(!a.covers(&ask("other", 1, &p), now, alive));
         assert!(!a.covers(&ask("prod", 2, &p), now, alive), "a new window");
-        let recycled = Proc { start: 8, ..p.clone() };
+        let recycled = Proc {
+            start: 8,
+            ..p.clone()
+        };
         assert!(!a.covers(&ask("prod", 1, &recycled), now, alive));
         assert!(!a.covers(&ask("prod", 1, &p), now, |_, _| false), "exited");
         assert!(a.approve("nope", None).is_none());

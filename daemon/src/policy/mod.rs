@@ -17,8 +17,8 @@ use std::{
 use ssoagent_client::policy_config::RuleConfig;
 use tracing::info;
 
-pub use self::rules::Verdict;
 use self::approvals::{Approvals, Ask, Pending};
+pub use self::rules::Verdict;
 use crate::{
     caller::Caller,
     clock::SharedClock,

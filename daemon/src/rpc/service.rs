@@ -168,7 +168,12 @@ impl AgentRpc for Service {
             clock_skew_seconds: skew.unwrap_or(0),
             clock_skew_known: skew.is_some(),
             presence: a.presence().label().into(),
-            pending: a.policy.pending().into_iter().map(super::watch::pending).collect(),
+            pending: a
+                .policy
+                .pending()
+                .into_iter()
+                .map(super::watch::pending)
+                .collect(),
         }))
     }
 

@@ -21,6 +21,10 @@
 //!    the shim, through botocore's own SSO provider (cold and warm cache) and through
 //!    aws-sso-util (see sdk.rs); and each binary's stripped size and peak RSS.
 //!
+//! 7. what the audit log and one policy rule cost: the shim's warm call and 64-connection
+//!    throughput against a daemon with `audit = false`, and audit bytes per request
+//!    (`--audit` runs this section alone).
+//!
 //! A full run takes about 2 min, `--quick` about 25 s. Run it on an otherwise idle machine:
 //! the bench, the daemon and the load generator share the cores.
 //!
@@ -30,6 +34,7 @@
 //! section (fewer runs, 1 s loads, 200-process herds) for a smoke test; `--shim` runs section 1
 //! alone (and the binaries' sizes).
 
+mod audit;
 mod herd;
 mod memory;
 mod refresh;
@@ -84,13 +89,15 @@ const CONNECTIONS: [usize; 3] = [1, 16, 64];
 fn main() {
     let mut quick = false;
     let mut shim_only = false;
+    let mut audit_only = false;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--quick" => quick = true,
             "--shim" => shim_only = true,
+            "--audit" => audit_only = true,
             "-h" | "--help" => {
                 println!(
-                    "Usage: ssoagent-bench [--quick] [--shim]\n\nSee the top of tests/bench/src/main.rs."
+                    "Usage: ssoagent-bench [--quick] [--shim] [--audit]\n\nSee the top of tests/bench/src/main.rs."
                 );
                 return;
             }
@@ -119,6 +126,15 @@ fn main() {
     );
 
     let mut report = Report::default();
+    if audit_only {
+        progress("7/7 audit and policy cost (two daemons)");
+        audit::report(
+            &mut report,
+            audit::run(&bins, &rt, set.shim_runs, set.load_secs),
+        );
+        finish(report, cores);
+        return;
+    }
     if shim_only {
         // Section 1 alone (and the binaries' sizes), for measuring the shim quickly.
         let r = World::start(&bins, Config::default(), "").and_then(|world| {
@@ -161,6 +177,12 @@ fn main() {
         set.sdk_runs
     ));
     report_sdk(&mut report, sdk::run(&bins, set.sdk_runs));
+
+    progress("7/7 audit and policy cost (two daemons)");
+    audit::report(
+        &mut report,
+        audit::run(&bins, &rt, set.shim_runs, set.load_secs),
+    );
 
     finish(report, cores);
 }
