@@ -127,13 +127,7 @@ fn main() {
 
     let mut report = Report::default();
     if audit_only {
-        progress("7/7 audit and policy cost (two daemons)");
-        audit::report(
-            &mut report,
-            audit::run(&bins, &rt, set.shim_runs, set.load_secs),
-        );
-        finish(report, cores);
-        return;
+        return run_audit(report, &bins, &rt, &set, cores);
     }
     if shim_only {
         // Section 1 alone (and the binaries' sizes), for measuring the shim quickly.
@@ -178,12 +172,14 @@ fn main() {
     ));
     report_sdk(&mut report, sdk::run(&bins, set.sdk_runs));
 
-    progress("7/7 audit and policy cost (two daemons)");
-    audit::report(
-        &mut report,
-        audit::run(&bins, &rt, set.shim_runs, set.load_secs),
-    );
+    run_audit(report, &bins, &rt, &set, cores);
+}
 
+/// Section 7 (the last), then the table.
+fn run_audit(mut report: Report, bins: &Bins, rt: &Runtime, set: &Settings, cores: usize) {
+    progress("7/7 audit and policy cost (two daemons)");
+    let r = audit::run(bins, rt, set.shim_runs, set.load_secs);
+    audit::report(&mut report, r);
     finish(report, cores);
 }
 
