@@ -213,3 +213,59 @@ fn rule_record(r: &RuleRef) -> RuleRecord {
         text: r.text.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn an_issued_record_has_the_fields_the_log_promises() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_793_491_200);
+        let who = Resolved {
+            uid: 1000,
+            process: Proc {
+                pid: 42,
+                exe: "/usr/bin/ssoagent-cred".into(),
+                argv: vec!["ssoagent-cred".into(), "--profile".into(), "prod".into()],
+                ..Default::default()
+            },
+            cwd: "/home/me".into(),
+            ancestors: vec![Proc {
+                pid: 41,
+                exe: "/usr/bin/node".into(),
+                argv: vec!["node".into()],
+                ..Default::default()
+            }],
+        };
+        let e = Event::Issued {
+            caller: Caller {
+                uid: 1000,
+                pid: Some(42),
+            },
+            profile: "prod".into(),
+            session: "work".into(),
+            who: Some(Arc::new(who)),
+            access_key_id: "ASIAEXAMPLE".into(),
+            expiration: t + Duration::from_secs(900),
+            rule: Some(RuleRef {
+                index: 2,
+                text: "profiles=[\"prod\"] action=allow".into(),
+            }),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&Record::of(&e, t).line()).unwrap();
+        assert_eq!(v["time"], "2026-11-01T00:00:00Z");
+        assert_eq!(v["event"], "issued");
+        assert_eq!(v["caller"]["exe"], "/usr/bin/ssoagent-cred");
+        assert_eq!(v["caller"]["cwd"], "/home/me");
+        assert_eq!(
+            v["ancestors"][0],
+            serde_json::json!({"pid": 41, "exe": "/usr/bin/node", "argv": ["node"]})
+        );
+        assert_eq!(v["access_key_id"], "ASIAEXAMPLE");
+        assert_eq!(v["expiration"], "2026-11-01T00:15:00Z");
+        assert_eq!(v["rule"]["index"], 2);
+        assert!(v.get("message").is_none());
+    }
+}
