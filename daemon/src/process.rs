@@ -7,7 +7,12 @@
 //! uses `proc_pidpath` and `KERN_PROCARGS2` (written and compiled, not exercised here). A
 //! process that exited before it was resolved is recorded with what was known (its pid).
 
-use std::path::Path;
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use serde::Serialize;
 
@@ -70,19 +75,52 @@ pub fn resolve(caller: &Caller) -> Resolved {
     };
     let process = read(pid);
     let cwd = sys::cwd(pid).unwrap_or_default();
-    let mut ancestors = Vec::new();
-    let mut next = process.ppid;
-    while next > 0 && ancestors.len() < MAX_ANCESTORS {
-        let p = read(next);
-        next = p.ppid;
-        ancestors.push(p);
-    }
+    let ancestors = ancestors_of(process.ppid);
     Resolved {
         uid: caller.uid,
         process,
         cwd,
         ancestors,
     }
+}
+
+/// How long a parent chain is reused for further requests from children of the same parent
+/// (a load of 64 connections, a herd of shims): the caller itself is always read afresh.
+const ANCESTORS_TTL: Duration = Duration::from_secs(1);
+
+type ChainCache = HashMap<(i32, u64), (Instant, Vec<Proc>)>;
+
+static ANCESTORS: Mutex<Option<ChainCache>> = Mutex::new(None);
+
+/// The chain above a caller, nearest first, from the cache when its parent (pid and start
+/// time: a recycled pid is another process) was walked within [`ANCESTORS_TTL`].
+fn ancestors_of(ppid: i32) -> Vec<Proc> {
+    if ppid <= 0 {
+        return Vec::new();
+    }
+    let key = sys::stat(ppid).map(|(_, start)| (ppid, start));
+    if let Some(k) = key
+        && let Some((at, chain)) = ANCESTORS.lock().unwrap().get_or_insert_default().get(&k)
+        && at.elapsed() < ANCESTORS_TTL
+    {
+        return chain.clone();
+    }
+    let mut chain = Vec::new();
+    let mut next = ppid;
+    while next > 0 && chain.len() < MAX_ANCESTORS {
+        let p = read(next);
+        next = p.ppid;
+        chain.push(p);
+    }
+    if let Some(k) = key {
+        let mut cache = ANCESTORS.lock().unwrap();
+        let cache = cache.get_or_insert_default();
+        if cache.len() >= 256 {
+            cache.retain(|_, (at, _)| at.elapsed() < ANCESTORS_TTL);
+        }
+        cache.insert(k, (Instant::now(), chain.clone()));
+    }
+    chain
 }
 
 /// One process; a vanished one keeps only its pid.
