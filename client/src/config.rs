@@ -89,6 +89,19 @@ pub struct AgentConfig {
     /// `[providers.NAME]`: OpenID Connect IdPs federated into AWS; sessions like
     /// `[sso-session]`s, in one namespace with them.
     pub providers: std::collections::BTreeMap<String, ProviderConfig>,
+    // --- audit and policy (issue 11) ---
+    /// Write the audit log (`audit.jsonl`); `false` keeps no file (watch still streams).
+    pub audit: bool,
+    /// The audit log is rotated when it reaches this size (e.g. "10MiB", "64KiB", "4096").
+    #[serde(deserialize_with = "crate::policy_config::size")]
+    pub audit_max_size: u64,
+    /// How long a request under a `confirm` rule waits for `ssoagentctl approve`.
+    #[serde(with = "humantime_serde")]
+    pub confirm_timeout: Duration,
+    /// Desktop notifications over the session bus.
+    pub notify: crate::policy_config::Notify,
+    /// Policy rules, first match wins (`[[rule]]`).
+    pub rule: Vec<crate::policy_config::RuleConfig>,
 }
 
 impl Default for AgentConfig {
@@ -102,6 +115,11 @@ impl Default for AgentConfig {
             autostart: true,
             presence: Presence::default(),
             providers: Default::default(),
+            audit: true,
+            audit_max_size: crate::policy_config::DEFAULT_AUDIT_MAX_SIZE,
+            confirm_timeout: crate::policy_config::DEFAULT_CONFIRM_TIMEOUT,
+            notify: crate::policy_config::Notify::default(),
+            rule: Vec::new(),
         }
     }
 }
@@ -159,10 +177,15 @@ impl AgentConfig {
                 });
             }
         };
-        toml::from_str(&text).map_err(|e| ConfigError {
+        let cfg: Self = toml::from_str(&text).map_err(|e| ConfigError {
             path: path.into(),
             message: e.to_string().trim_end().to_string(),
-        })
+        })?;
+        cfg.check_policy().map_err(|message| ConfigError {
+            path: path.into(),
+            message,
+        })?;
+        Ok(cfg)
     }
 }
 

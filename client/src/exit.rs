@@ -12,6 +12,8 @@ pub const LOCKED: i32 = 3;
 pub const UNREACHABLE: i32 = 4;
 /// AWS refused or failed (or anything else went wrong in the daemon).
 pub const FAILED: i32 = 5;
+/// Refused by the agent's own policy (a `deny` rule): the message names the rule and caller.
+pub const POLICY: i32 = 6;
 
 /// Maps a daemon's answer to the exit code a user reads (see `proto/ssoagent/v1/agent.proto`).
 pub fn for_status(status: &tonic::Status) -> i32 {
@@ -19,6 +21,7 @@ pub fn for_status(status: &tonic::Status) -> i32 {
         // OutOfRange: a request over the daemon's size limit (an absurd profile name).
         Code::InvalidArgument | Code::NotFound | Code::OutOfRange => USAGE,
         Code::FailedPrecondition => LOCKED,
+        Code::Aborted => POLICY,
         // The connection broke before the daemon answered.
         _ if lost_connection(status) => UNREACHABLE,
         _ => FAILED,

@@ -30,3 +30,5 @@ pub type AgentClient = proto::agent_client::AgentClient<tonic::transport::Channe
 
 #[cfg(feature = "config")]
 pub mod config;
+#[cfg(feature = "config")]
+pub mod policy_config;

@@ -22,8 +22,9 @@ names the command a human must run (ssoagentctl unlock ...). When ssoagentd is n
 exits 4, unless --autostart is given: then it starts ssoagentd in the background first (for
 hosts without a socket-activated user service).
 
-Exit codes: 0 ok, 2 bad usage or config, 3 session locked or expired, 4 ssoagentd not running,
-5 AWS refused or failed.
+Exit codes: 0 ok, 2 bad usage or config, 3 session locked or expired (or a request under a
+`confirm` rule was not approved in time: ssoagentctl approve ID), 4 ssoagentd not running,
+5 AWS refused or failed, 6 refused by the agent's policy (names the rule and the caller).
 Environment: SSOAGENT_SOCKET (daemon socket), AWS_PROFILE.";
 
 /// Far above any real profile name, far below the daemon's request limit.

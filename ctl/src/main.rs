@@ -13,8 +13,8 @@ mod windows;
 
 use clap::{Parser, Subcommand};
 use cmd::{
-    Target, accounts, completions, configure, console, demo, doctor, ecs, env, exec, forward, lock,
-    logout, man, service, start, status, unlock, whoami,
+    Target, accounts, approve, completions, configure, console, demo, doctor, ecs, env, exec,
+    forward, lock, log, logout, man, service, start, status, unlock, watch, whoami,
 };
 use failure::Failure;
 use ssoagent_client::{config, exit};
@@ -41,7 +41,8 @@ Examples:
   ssoagentctl demo                    try it all against a built-in emulator (no AWS needed)
 
 Exit codes: 0 ok, 2 bad usage or config, 3 a session must be unlocked (or a human must
-confirm at a terminal), 4 ssoagentd not running, 5 AWS refused or failed.
+confirm at a terminal), 4 ssoagentd not running, 5 AWS refused or failed, 6 refused by
+the agent's policy.
 Environment: SSOAGENT_SOCKET, SSOAGENT_CONFIG, SSOAGENT_STATE_DIR, SSOAGENT_LOG, BROWSER,
 AWS_CONFIG_FILE, AWS_ENDPOINT_URL_SSO, AWS_ENDPOINT_URL_SSO_OIDC."
 )]
@@ -141,6 +142,17 @@ the remote login shell gets it set. The remote socket's directory is made 0700."
     Console(console::ConsoleArgs),
     /// Print the man page (roff), e.g. ssoagentctl man > ~/.local/share/man/man1/ssoagentctl.1
     Man,
+    // --- audit and policy (issue 11) ---
+    /// Show the audit log: which process took which credentials, refusals, approvals.
+    Log(log::LogArgs),
+    /// Approve a request waiting under a `confirm` rule (asks at the terminal).
+    Approve(approve::ApproveArgs),
+    /// Print events as they happen (issued, locked, pending, ending...), until Ctrl-C.
+    Watch {
+        /// The same JSON objects as the audit log, one per line.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() {
@@ -191,6 +203,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Forward(a) => forward::run(a, autostart).await,
         Cmd::Completions { shell } => completions::run(shell),
         Cmd::Man => man::run(),
+        Cmd::Log(a) => log::run(a).await,
+        Cmd::Approve(a) => approve::run(a, autostart).await,
+        Cmd::Watch { json } => watch::run(json, autostart).await,
     }
 }
 

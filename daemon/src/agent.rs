@@ -14,17 +14,20 @@ use std::{
     time::SystemTime,
 };
 
-use ssoagent_client::config::AgentConfig;
+use ssoagent_client::{config::AgentConfig, policy_config::Action};
 use tracing::info;
 
 use crate::{
     aws::{AccountRoles, Aws, AwsError, CallerIdentity, RoleCredentials},
     caller::Caller,
     clock::SharedClock,
-    creds::{Creds, DEFAULT_STS_REGION, MfaTarget},
+    creds::{self, Creds, DEFAULT_STS_REGION, MfaTarget},
+    ending::Ending,
     error::{Error, Result},
     events::{Event, Events},
     login::Prompt,
+    policy::{self, Policy},
+    process,
     profiles::{AwsConfig, Chain, SessionSpec},
     session::{self, SessionView, Sessions, UnlockAnswer, UnlockOptions},
     store,
@@ -40,6 +43,12 @@ pub struct Agent {
     events: Events,
     /// Profile → when WhoAmI last succeeded and the ARN it reported.
     verified: Mutex<HashMap<String, (SystemTime, String)>>,
+    /// The `[[rule]]`s and the requests waiting for approval.
+    pub policy: Policy,
+    /// Which `ending` events were published already.
+    ending: Ending,
+    /// Read `/proc` per request: for the audit log or the rules (else watchers resolve late).
+    resolve_callers: bool,
 }
 
 impl Agent {
@@ -57,6 +66,24 @@ impl Agent {
         ));
         let other = stores.other.clone();
         let refresh_window = cfg.refresh_window;
+        let terminal: session::TerminalCheck = Arc::new(Caller::has_controlling_terminal);
+        if cfg.audit {
+            crate::audit::spawn(
+                events.subscribe(),
+                &state_dir,
+                cfg.audit_max_size,
+                clock.clone(),
+            );
+        }
+        let resolve_callers = cfg.audit || !cfg.rule.is_empty();
+        crate::notify::spawn(events.subscribe(), cfg.notify, clock.clone());
+        let policy = Policy::new(
+            &cfg,
+            ssoagent_client::config::config_path(),
+            events.clone(),
+            clock.clone(),
+            terminal.clone(),
+        );
         let sessions = Arc::new(Sessions::new(session::Parts {
             cfg,
             aws: aws.clone(),
@@ -66,7 +93,7 @@ impl Agent {
             state_dir,
             clock: clock.clone(),
             events: events.clone(),
-            terminal: Arc::new(Caller::has_controlling_terminal),
+            terminal,
         }));
         let configured = configured_session_keys(&config).await;
         sessions.start(other, configured).await;
@@ -85,6 +112,9 @@ impl Agent {
             clock,
             events,
             verified: Mutex::default(),
+            policy,
+            ending: Ending::default(),
+            resolve_callers,
         })
     }
 
@@ -118,13 +148,42 @@ impl Agent {
     }
 
     /// Role credentials for a profile (and the chain it resolved to). Never starts a login.
+    /// The caller is resolved (pid → exe, argv, cwd, ancestors) and the policy applied here,
+    /// so every front-end gets both; the audit log records the outcome.
     pub async fn credentials(
         &self,
         caller: Caller,
         profile: &str,
     ) -> Result<(Chain, Arc<RoleCredentials>)> {
         let chain = self.config.profile(profile).await?;
-        let creds = self.creds.get(caller, &chain).await?;
+        let who = Arc::new(if self.resolve_callers {
+            process::resolve(&caller)
+        } else {
+            process::Resolved::default()
+        });
+        let v = self.policy.decide(profile, &who);
+        match v.action {
+            Action::Deny => return Err(self.policy.deny(caller, profile, &who, &v)),
+            Action::Confirm => {
+                let s = self.sessions.get(&chain.session().key);
+                // A locked session fails at once (exit 3, unlock), never waits for approval.
+                if self.sessions.check_issuable(&s).is_ok() {
+                    let w = policy::Window {
+                        session: s.key.clone(),
+                        generation: s.generation(),
+                    };
+                    self.policy.confirm(caller, profile, &who, &v, &w).await?;
+                }
+            }
+            Action::Allow => {}
+        }
+        let req = creds::Request {
+            caller,
+            who: self.resolve_callers.then_some(who),
+            rule: v.rule,
+            max_lifetime: v.max_lifetime,
+        };
+        let creds = self.creds.get(req, &chain).await?;
         Ok((chain, creds))
     }
 
@@ -143,6 +202,22 @@ impl Agent {
         let chain = self.config.profile(profile).await?;
         let (target, _) = self.creds.unlock_mfa(caller, &chain, code).await?;
         Ok(target)
+    }
+
+    /// `ssoagentctl approve`: see [`Policy::approve`]; the approval ends with the window.
+    pub fn approve(
+        &self,
+        caller: Caller,
+        id: &str,
+        for_: Option<std::time::Duration>,
+        confirmed: bool,
+    ) -> Result<policy::ApprovedView> {
+        let now = self.clock.now();
+        self.policy.approve(caller, id, for_, confirmed, |session| {
+            self.sessions
+                .get(session)
+                .with(|st| st.effective_until(now))
+        })
     }
 
     /// STS GetCallerIdentity with a profile's credentials; remembered for status.
@@ -238,6 +313,18 @@ impl Agent {
     pub async fn tick(&self) {
         self.sessions.tick().await;
         self.creds.refresh_ahead(&self.config).await;
+        let now = self.clock.now();
+        let ends = self.sessions.keys().into_iter().filter_map(|k| {
+            let until = self.sessions.get(&k).with(|st| {
+                (st.state(now) == session::State::Unlocked)
+                    .then(|| st.effective_until(now))
+                    .flatten()
+            })?;
+            Some((k, until))
+        });
+        for e in self.ending.due(ends, now) {
+            self.events.publish(e);
+        }
     }
 
     /// Which session a request means: explicit, through a profile, or the only one there is.

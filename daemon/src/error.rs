@@ -20,6 +20,9 @@ pub enum Error {
     Cancelled(String),
     #[error("{}", one_line(.0))]
     Internal(String),
+    /// Refused by the agent's own policy (a `deny` rule); names the rule and the caller.
+    #[error("{}", one_line(.0))]
+    Policy(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,9 +1,22 @@
-//! What happens in the core, published on a broadcast channel: the audit log and
-//! `ssoagentctl watch` subscribe (a later issue); publishing costs nothing when nobody listens.
+//! What happens in the core, published on a broadcast channel: the audit log, notifications
+//! and `ssoagentctl watch` subscribe; publishing costs nothing when nobody listens. The audit
+//! record of every variant is made in one place (`audit::record`): a new variant adds one arm.
+
+use std::{sync::Arc, time::SystemTime};
 
 use tokio::sync::broadcast;
 
-use crate::caller::Caller;
+use crate::{caller::Caller, process::Resolved};
+
+/// The caller as the daemon resolved it (`None` where nobody resolved it).
+pub type Who = Option<Arc<Resolved>>;
+
+/// The policy rule that decided a request: its index (1-based) and its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleRef {
+    pub index: usize,
+    pub text: String,
+}
 
 /// One thing that happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,12 +25,19 @@ pub enum Event {
     Issued {
         caller: Caller,
         profile: String,
+        session: String,
+        who: Who,
+        access_key_id: String,
+        /// The Expiration handed out (after a rule's `max_lifetime`).
+        expiration: SystemTime,
+        rule: Option<RuleRef>,
     },
     /// A request found its session locked or expired.
     LockedHit {
         caller: Caller,
         profile: String,
         session: String,
+        who: Who,
     },
     Unlocked {
         caller: Caller,
@@ -56,6 +76,42 @@ pub enum Event {
         caller: Caller,
         grant: String,
     },
+    /// A `deny` rule refused a request.
+    Denied {
+        caller: Caller,
+        profile: String,
+        who: Who,
+        rule: RuleRef,
+        message: String,
+    },
+    /// A request under a `confirm` rule waits for `ssoagentctl approve ID`.
+    Pending {
+        caller: Caller,
+        id: String,
+        profile: String,
+        who: Who,
+        rule: RuleRef,
+        message: String,
+    },
+    /// A human approved a pending request (`caller` is the approver's ssoagentctl).
+    Approved {
+        caller: Caller,
+        id: String,
+        profile: String,
+        rule: RuleRef,
+        message: String,
+    },
+    /// An unlock by a fresh login a human approved in the browser (before its `Unlocked`).
+    Login {
+        caller: Caller,
+        session: String,
+    },
+    /// A session's window (or its unrefreshable token) ends within `minutes`.
+    Ending {
+        session: String,
+        until: SystemTime,
+        minutes: u64,
+    },
 }
 
 /// The sending side; cheap to clone.
@@ -64,7 +120,8 @@ pub struct Events(broadcast::Sender<Event>);
 
 impl Default for Events {
     fn default() -> Self {
-        Self(broadcast::channel(256).0)
+        // Room for bursts (64 connections issuing at once) before a slow subscriber lags.
+        Self(broadcast::channel(4096).0)
     }
 }
 

@@ -6,17 +6,22 @@
 
 pub mod activity;
 pub mod agent;
+pub mod audit;
 pub mod aws;
 pub mod caller;
 pub mod clock;
 pub mod console;
 pub mod creds;
 pub mod ecs;
+pub mod ending;
 pub mod error;
 pub mod events;
 pub mod login;
+pub mod notify;
 pub mod oidc;
 pub mod platform;
+pub mod policy;
+pub mod process;
 pub mod profiles;
 pub mod rpc;
 pub mod secret;

@@ -75,7 +75,12 @@ fn main() {
         Err(e) => {
             error!("{e:#}");
             eprintln!("ssoagentd: {e:#}");
-            1
+            // A broken agent config (a bad rule, an unknown key) is bad usage: exit 2.
+            if e.downcast_ref::<config::ConfigError>().is_some() {
+                BAD_CONFIG
+            } else {
+                1
+            }
         }
     };
     std::process::exit(code);

@@ -7,7 +7,8 @@
 /// 3: human presence: `UnlockRequest.confirmed`, `UnlockEvent.confirmation_needed`,
 ///    `StatusResponse.presence`.
 /// 4: MFA on role hops (`MfaStatus`, `UnlockMfa`); container-credentials grants (`EcsGrant`,
-///    `EcsList`, `EcsRevoke`) and `ConsoleUrl`.
+///    `EcsList`, `EcsRevoke`) and `ConsoleUrl`; audit and policy (`Watch`, `Approve`,
+///    `StatusResponse.pending`).
 pub const PROTOCOL_VERSION: u32 = 4;
 
 pub mod v1 {

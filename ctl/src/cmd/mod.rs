@@ -4,6 +4,7 @@
 use clap::Args;
 
 pub mod accounts;
+pub mod approve;
 pub mod completions;
 pub mod configure;
 pub mod console;
@@ -16,6 +17,7 @@ pub mod exec;
 pub mod exec_ecs;
 pub mod forward;
 pub mod lock;
+pub mod log;
 pub mod logout;
 pub mod man;
 pub mod mfa;
@@ -24,6 +26,7 @@ pub mod service_windows;
 pub mod start;
 pub mod status;
 pub mod unlock;
+pub mod watch;
 pub mod whoami;
 
 #[derive(Args)]

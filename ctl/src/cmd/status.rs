@@ -35,6 +35,15 @@ fn print_json(s: &proto::StatusResponse) {
         "config_error": s.config_error,
         "problems": s.problems.iter().map(|p| json!({"profile": p.profile, "message": p.message})).collect::<Vec<_>>(),
         "clock_skew_seconds": s.clock_skew_known.then_some(s.clock_skew_seconds),
+        "pending": s.pending.iter().map(|p| json!({
+            "id": p.id,
+            "profile": p.profile,
+            "caller": {"pid": p.pid, "exe": p.exe},
+            "caller_pid": p.caller_pid,
+            "since": p.since,
+            "rule": p.rule,
+            "rule_text": p.rule_text,
+        })).collect::<Vec<_>>(),
         "sessions": s.sessions.iter().map(|x| json!({
             "name": x.name,
             "kind": kind(x),
@@ -90,6 +99,30 @@ fn print_text(s: &proto::StatusResponse) {
     }
     for x in &s.sessions {
         print_session(x);
+    }
+    print_pending(&s.pending);
+}
+
+/// Requests waiting under a `confirm` rule, with the command that lets each through.
+fn print_pending(pending: &[proto::PendingRequest]) {
+    if pending.is_empty() {
+        return;
+    }
+    println!(
+        "
+waiting for approval:"
+    );
+    for p in pending {
+        println!(
+            "  {}: profile {} for {} (pid {}) since {} (rule {}); approve with: ssoagentctl approve {}",
+            esc(&p.id),
+            esc(&p.profile),
+            esc(&p.exe),
+            p.pid,
+            when(p.since),
+            p.rule,
+            esc(&p.id)
+        );
     }
 }
 

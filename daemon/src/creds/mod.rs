@@ -25,7 +25,7 @@ use crate::{
     caller::Caller,
     clock::SharedClock,
     error::{Error, Result},
-    events::{Event, Events},
+    events::{Event, Events, RuleRef, Who},
     profiles::{Chain, RoleHop, Source, SsoRole},
     session::{Session, Sessions},
 };
@@ -49,6 +49,7 @@ pub struct Creds {
     upstream: Arc<dyn Upstream>,
     refresh_window: Duration,
     events: Events,
+    clock: SharedClock,
 }
 
 impl Creds {
@@ -60,7 +61,8 @@ impl Creds {
         events: Events,
     ) -> Self {
         Self {
-            cache: Cache::new(clock),
+            cache: Cache::new(clock.clone()),
+            clock,
             sessions,
             upstream,
             refresh_window,
@@ -68,23 +70,41 @@ impl Creds {
         }
     }
 
-    /// Credentials for `caller`, published as issued or as a locked hit.
-    pub async fn get(&self, caller: Caller, chain: &Chain) -> Result<Arc<RoleCredentials>> {
+    /// Credentials for a request, capped at its `max_lifetime` and published as issued or as
+    /// a locked hit (with the resolved caller and the deciding rule, for the audit log).
+    pub async fn get(
+        &self,
+        req: impl Into<Request>,
+        chain: &Chain,
+    ) -> Result<Arc<RoleCredentials>> {
+        let req = req.into();
         let r = self.of(chain).await;
+        let r = r.map(|c| cap(c, req.max_lifetime, self.clock.now()));
         let profile = chain.name().to_string();
+        let session = chain.session().key.clone();
+        let caller = req.caller;
         match &r {
-            Ok(_) => self.events.publish(Event::Issued { caller, profile }),
+            Ok(c) => self.events.publish(Event::Issued {
+                caller,
+                profile,
+                session,
+                who: req.who,
+                access_key_id: c.access_key_id.clone(),
+                expiration: c.expires_at,
+                rule: req.rule,
+            }),
             // Locked or expired; not an unlocked session's MFA hop waiting for a code.
             Err(Error::NeedsUnlock(_))
                 if self
                     .sessions
-                    .check_issuable(&self.sessions.get(&chain.session().key))
+                    .check_issuable(&self.sessions.get(&session))
                     .is_err() =>
             {
                 self.events.publish(Event::LockedHit {
                     caller,
                     profile,
-                    session: chain.session().key.clone(),
+                    session,
+                    who: req.who,
                 })
             }
             Err(_) => {}
@@ -221,6 +241,40 @@ impl Creds {
     /// Frees what was cached under a session (its stamps are stale already).
     pub fn drop_session(&self, key: &str) {
         self.cache.drop_owner(key);
+    }
+}
+
+/// A credential request as the policy left it: who asks, the rule that decided, its cap.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub caller: Caller,
+    pub who: Who,
+    pub rule: Option<RuleRef>,
+    pub max_lifetime: Option<Duration>,
+}
+
+impl From<Caller> for Request {
+    fn from(caller: Caller) -> Self {
+        Self {
+            caller,
+            who: None,
+            rule: None,
+            max_lifetime: None,
+        }
+    }
+}
+
+/// Credentials whose Expiration is at most `max` from `now` (the SDK comes back sooner, and
+/// meets the rules again); the keys are the same.
+fn cap(c: Arc<RoleCredentials>, max: Option<Duration>, now: SystemTime) -> Arc<RoleCredentials> {
+    match max {
+        Some(m) if c.expires_at > now + m => Arc::new(RoleCredentials {
+            access_key_id: c.access_key_id.clone(),
+            secret_access_key: c.secret_access_key.clone(),
+            session_token: c.session_token.clone(),
+            expires_at: now + m,
+        }),
+        _ => c,
     }
 }
 

@@ -149,17 +149,47 @@ async fn requests_publish_issued_and_locked_hits() {
         caller: caller(),
         profile: "dev".into(),
         session: "work".into(),
+        who: None,
     };
     assert_eq!(events.try_recv().unwrap(), hit);
     w.store_token(8 * 60 * MIN, true);
     w.unlock(Some(Duration::from_secs(600))).await;
-    w.creds.get(caller(), &dev).await.unwrap();
+    let c = w.creds.get(caller(), &dev).await.unwrap();
     assert!(matches!(events.try_recv(), Ok(Event::Unlocked { .. })));
     let issued = Event::Issued {
         caller: caller(),
         profile: "dev".into(),
+        session: "work".into(),
+        who: None,
+        access_key_id: c.access_key_id.clone(),
+        expiration: c.expires_at,
+        rule: None,
     };
     assert_eq!(events.try_recv().unwrap(), issued);
+}
+
+#[tokio::test]
+async fn max_lifetime_caps_the_expiration_handed_out_and_published() {
+    let w = World::new().await;
+    w.store_token(8 * 60 * MIN, true);
+    w.unlock(Some(Duration::from_secs(8 * 3600))).await;
+    let dev = World::profile("dev", "111111111111");
+    let full = w.creds.get(caller(), &dev).await.unwrap();
+    assert!(full.expires_at > crate::clock::Clock::now(&*w.clock) + 30 * MIN);
+    let mut events = w.events.subscribe();
+    let req = super::Request {
+        max_lifetime: Some(15 * MIN),
+        ..caller().into()
+    };
+    let capped = w.creds.get(req, &dev).await.unwrap();
+    assert_eq!(
+        capped.expires_at,
+        crate::clock::Clock::now(&*w.clock) + 15 * MIN
+    );
+    assert_eq!(capped.access_key_id, full.access_key_id, "the same keys");
+    assert!(
+        matches!(events.try_recv(), Ok(Event::Issued { expiration, .. }) if expiration == capped.expires_at)
+    );
 }
 
 #[tokio::test]

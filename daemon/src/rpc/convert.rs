@@ -22,6 +22,7 @@ impl From<Error> for Status {
             Error::AwsFailed(_) => Code::Unavailable,
             Error::Cancelled(_) => Code::Cancelled,
             Error::Internal(_) => Code::Internal,
+            Error::Policy(_) => Code::Aborted,
         };
         Status::new(code, e.to_string())
     }

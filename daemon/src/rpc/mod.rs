@@ -10,5 +10,6 @@ pub mod convert;
 pub mod peer;
 pub mod serve;
 pub mod service;
+pub mod watch;
 
 pub use serve::serve;

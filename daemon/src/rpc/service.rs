@@ -206,6 +206,12 @@ impl AgentRpc for Service {
             clock_skew_seconds: skew.unwrap_or(0),
             clock_skew_known: skew.is_some(),
             presence: a.presence().label().into(),
+            pending: a
+                .policy
+                .pending()
+                .into_iter()
+                .map(super::watch::pending)
+                .collect(),
         }))
     }
 
@@ -351,5 +357,25 @@ impl AgentRpc for Service {
         req: Request<pb::ConsoleUrlRequest>,
     ) -> Result<Response<pb::ConsoleUrlResponse>, Status> {
         bridges::console_url(&self.agent, req).await
+    }
+
+    type WatchStream = super::watch::WatchStream;
+
+    #[instrument(skip_all)]
+    async fn watch(
+        &self,
+        _: Request<pb::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        Ok(Response::new(super::watch::stream(&self.agent)))
+    }
+
+    #[instrument(skip_all)]
+    async fn approve(
+        &self,
+        req: Request<pb::ApproveRequest>,
+    ) -> Result<Response<pb::ApproveResponse>, Status> {
+        let caller = caller(&req)?;
+        let r = super::watch::approve(&self.agent, caller, req.into_inner())?;
+        Ok(Response::new(r))
     }
 }

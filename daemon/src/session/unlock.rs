@@ -159,6 +159,12 @@ impl Sessions {
             .expect("an unlocked session has a token");
         self.save_windows().await;
         info!(session = %spec.key, how = ?how, %caller, "session unlocked");
+        if how == UnlockedBy::Login {
+            self.publish(Event::Login {
+                caller,
+                session: spec.key.clone(),
+            });
+        }
         self.publish(Event::Unlocked {
             caller,
             session: spec.key.clone(),

@@ -22,6 +22,10 @@
 //!    aws-sso-util (see sdk.rs); and each binary's stripped size and peak RSS;
 //! 7. the container-credentials endpoint: warm GETs and a herd of GETs (see ecs.rs).
 //!
+//! 7. what the audit log and one policy rule cost: the shim's warm call and 64-connection
+//!    throughput against a daemon with `audit = false`, and audit bytes per request
+//!    (`--audit` runs this section alone).
+//!
 //! A full run takes about 2 min, `--quick` about 25 s. Run it on an otherwise idle machine:
 //! the bench, the daemon and the load generator share the cores.
 //!
@@ -31,6 +35,7 @@
 //! section (fewer runs, 1 s loads, 200-process herds) for a smoke test; `--shim` runs section 1
 //! alone (and the binaries' sizes); `--ecs` section 7 alone.
 
+pub(crate) mod audit;
 pub(crate) mod ecs;
 pub(crate) mod herd;
 pub(crate) mod memory;
@@ -87,14 +92,16 @@ pub fn main() {
     let mut quick = false;
     let mut shim_only = false;
     let mut ecs_only = false;
+    let mut audit_only = false;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--quick" => quick = true,
             "--shim" => shim_only = true,
             "--ecs" => ecs_only = true,
+            "--audit" => audit_only = true,
             "-h" | "--help" => {
                 println!(
-                    "Usage: ssoagent-bench [--quick] [--shim] [--ecs]\n\nSee the top of tests/bench/src/main.rs."
+                    "Usage: ssoagent-bench [--quick] [--shim] [--ecs] [--audit]\n\nSee the top of tests/bench/src/main.rs."
                 );
                 return;
             }
@@ -123,8 +130,15 @@ pub fn main() {
     );
 
     let mut report = Report::default();
-    if ecs_only {
-        return ecs_section(&bins, &rt, &set, report, cores);
+    if ecs_only || audit_only {
+        if ecs_only {
+            ecs_section(&bins, &rt, &set, &mut report);
+        }
+        if audit_only {
+            audit_section(&bins, &rt, &set, &mut report);
+        }
+        finish(report, cores);
+        return;
     }
     if shim_only {
         // Section 1 alone (and the binaries' sizes), for measuring the shim quickly.
@@ -168,17 +182,25 @@ pub fn main() {
         set.sdk_runs
     ));
     report_sdk(&mut report, sdk::run(&bins, set.sdk_runs));
-    ecs_section(&bins, &rt, &set, report, cores);
+    ecs_section(&bins, &rt, &set, &mut report);
+    audit_section(&bins, &rt, &set, &mut report);
+    finish(report, cores);
 }
 
-/// Section 7 (the container-credentials endpoint), then the table.
-fn ecs_section(bins: &Bins, rt: &Runtime, set: &Settings, mut report: Report, cores: usize) {
+/// Section 7, the container-credentials endpoint.
+fn ecs_section(bins: &Bins, rt: &Runtime, set: &Settings, report: &mut Report) {
     let (runs, herd) = if set.quick { (200, 200) } else { (1000, 1000) };
     progress(&format!(
-        "7/7 container endpoint ({runs} warm GETs, herd of {herd})"
+        "7/8 container endpoint ({runs} warm GETs, herd of {herd})"
     ));
-    ecs::report(&mut report, ecs::run(bins, rt, runs, herd));
-    finish(report, cores);
+    ecs::report(report, ecs::run(bins, rt, runs, herd));
+}
+
+/// Section 8, what audit and policy cost.
+fn audit_section(bins: &Bins, rt: &Runtime, set: &Settings, report: &mut Report) {
+    progress("8/8 audit and policy cost (two daemons)");
+    let r = audit::run(bins, rt, set.shim_runs, set.load_secs);
+    audit::report(report, r);
 }
 
 /// Prints the table (with the load average, which skews every timing); exits 1 when a

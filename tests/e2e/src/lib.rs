@@ -25,11 +25,13 @@ use std::{
 pub use ssoagent_emulator::{Config, Emulator, Fault, Op};
 use tempfile::TempDir;
 
+pub mod audit_log;
 pub mod aws_cli;
 pub mod persistence;
 pub mod secret_service;
 
 pub mod chain;
+pub mod notifications;
 pub mod oidc;
 pub mod robust;
 pub mod terminal;

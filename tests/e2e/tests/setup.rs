@@ -246,7 +246,7 @@ fn racing_starters_end_with_one_daemon() {
     let status = w.status_json();
     assert_eq!(
         status["protocol"], 4,
-        "protocol 4: MFA on role hops, container-credentials grants, console sign-in"
+        "protocol 4: MFA, container-credentials grants, console sign-in, audit and policy"
     );
     assert!(status["pid"].as_u64().unwrap() > 0);
     assert!(!status["version"].as_str().unwrap().is_empty());

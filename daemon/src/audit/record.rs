@@ -1,0 +1,313 @@
+//! One audit record: what the audit log stores (one JSON object per line) and what
+//! `ssoagentctl watch --json` prints. Made from an [`Event`] in one place: a new event variant
+//! adds one arm to [`Record::of`]. Never a secret: role credentials' secret key and session
+//! token, access and refresh tokens are not in any event, so they cannot be in a record.
+
+use std::{sync::Arc, time::SystemTime};
+
+use serde::Serialize;
+
+use crate::{
+    caller::Caller,
+    events::{Event, RuleRef, Who},
+    process::{self, Proc, Resolved},
+};
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct CallerRecord {
+    pub pid: i32,
+    pub uid: u32,
+    pub exe: String,
+    pub argv: Vec<String>,
+    pub cwd: String,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct RuleRecord {
+    pub index: usize,
+    pub text: String,
+}
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Record {
+    pub time: String,
+    pub event: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller: Option<CallerRecord>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ancestors: Vec<Proc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleRecord>,
+    /// A pending request's id (`pending`, `approved`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+impl Record {
+    /// The record of an event at `now`. A caller nobody resolved yet (ssoagentctl's lock,
+    /// unlock...) is resolved here, from the writer's task, never on a request's path.
+    pub fn of(e: &Event, now: SystemTime) -> Record {
+        let mut r = Record {
+            time: rfc3339(now),
+            ..Default::default()
+        };
+        match e {
+            Event::Issued {
+                caller,
+                profile,
+                session,
+                who,
+                access_key_id,
+                expiration,
+                rule,
+            } => {
+                r.event = "issued";
+                r.set_who(caller, who);
+                r.session = Some(session.clone());
+                r.profile = Some(profile.clone());
+                r.access_key_id = Some(access_key_id.clone());
+                r.expiration = Some(rfc3339(*expiration));
+                r.rule = rule.as_ref().map(rule_record);
+            }
+            Event::LockedHit {
+                caller,
+                profile,
+                session,
+                who,
+            } => {
+                r.event = "locked_hit";
+                r.set_who(caller, who);
+                r.session = Some(session.clone());
+                r.profile = Some(profile.clone());
+            }
+            Event::Unlocked { caller, session } => r.session_event("unlocked", caller, session),
+            Event::Locked { caller, session } => r.session_event("locked", caller, session),
+            Event::LoggedOut { caller, session } => r.session_event("logged_out", caller, session),
+            Event::Login { caller, session } => r.session_event("login", caller, session),
+            Event::RefreshFailed { session, error } => {
+                r.event = "refresh_failed";
+                r.session = Some(session.clone());
+                r.message = Some(error.clone());
+            }
+            Event::Denied { .. } | Event::Pending { .. } | Event::Approved { .. } => {
+                r.policy_event(e);
+            }
+            Event::Mfa { .. } | Event::EcsGranted { .. } | Event::EcsRevoked { .. } => {
+                r.bridge_event(e);
+            }
+            Event::Ending {
+                session,
+                until,
+                minutes,
+            } => {
+                r.event = "ending";
+                r.session = Some(session.clone());
+                r.expiration = Some(rfc3339(*until));
+                r.message = Some(format!(
+                    "session '{session}' ends within {minutes} minutes, at {}",
+                    rfc3339(*until)
+                ));
+            }
+        }
+        r
+    }
+
+    /// The policy's events: `denied`, `pending`, `approved`.
+    fn policy_event(&mut self, e: &Event) {
+        match e {
+            Event::Denied {
+                caller,
+                profile,
+                who,
+                rule,
+                message,
+            } => {
+                self.event = "denied";
+                self.set_who(caller, who);
+                self.profile = Some(profile.clone());
+                self.rule = Some(rule_record(rule));
+                self.message = Some(message.clone());
+            }
+            Event::Pending {
+                caller,
+                id,
+                profile,
+                who,
+                rule,
+                message,
+            } => {
+                self.event = "pending";
+                self.set_who(caller, who);
+                self.id = Some(id.clone());
+                self.profile = Some(profile.clone());
+                self.rule = Some(rule_record(rule));
+                self.message = Some(message.clone());
+            }
+            Event::Approved {
+                caller,
+                id,
+                profile,
+                rule,
+                message,
+            } => {
+                self.event = "approved";
+                self.set_who(caller, &None);
+                self.id = Some(id.clone());
+                self.profile = Some(profile.clone());
+                self.rule = Some(rule_record(rule));
+                self.message = Some(message.clone());
+            }
+            _ => unreachable!("only policy events come here"),
+        }
+    }
+
+    /// MFA codes typed for role hops (`mfa`), container-credentials grants made and ended
+    /// (`ecs_granted`, `ecs_revoked`, the grant's id in `id`).
+    fn bridge_event(&mut self, e: &Event) {
+        match e {
+            Event::Mfa {
+                caller,
+                profile,
+                session,
+                mfa_serial,
+                error,
+            } => {
+                self.event = "mfa";
+                self.set_who(caller, &None);
+                self.session = Some(session.clone());
+                self.profile = Some(profile.clone());
+                self.message = Some(match error {
+                    None => format!("MFA code for {mfa_serial} accepted"),
+                    Some(why) => format!("MFA code for {mfa_serial} refused: {why}"),
+                });
+            }
+            Event::EcsGranted {
+                caller,
+                profile,
+                grant,
+            } => {
+                self.event = "ecs_granted";
+                self.set_who(caller, &None);
+                self.profile = Some(profile.clone());
+                self.id = Some(grant.clone());
+            }
+            Event::EcsRevoked { caller, grant } => {
+                self.event = "ecs_revoked";
+                self.set_who(caller, &None);
+                self.id = Some(grant.clone());
+            }
+            _ => unreachable!("only bridge events come here"),
+        }
+    }
+
+    fn session_event(&mut self, event: &'static str, caller: &Caller, session: &str) {
+        self.event = event;
+        self.set_who(caller, &None);
+        self.session = Some(session.to_string());
+    }
+
+    fn set_who(&mut self, caller: &Caller, who: &Who) {
+        let resolved = match who {
+            Some(w) => w.clone(),
+            None => Arc::new(process::resolve(caller)),
+        };
+        let Resolved {
+            uid,
+            process,
+            cwd,
+            ancestors,
+        } = &*resolved;
+        self.caller = Some(CallerRecord {
+            pid: caller.pid.unwrap_or(process.pid),
+            uid: *uid,
+            exe: process.exe.clone(),
+            argv: process.argv.clone(),
+            cwd: cwd.clone(),
+        });
+        self.ancestors = ancestors.clone();
+    }
+
+    /// One JSON line, newline included.
+    pub fn line(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec(self).expect("a record is JSON");
+        v.push(b'\n');
+        v
+    }
+}
+
+fn rule_record(r: &RuleRef) -> RuleRecord {
+    RuleRecord {
+        index: r.index,
+        text: r.text.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn an_issued_record_has_the_fields_the_log_promises() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_793_491_200);
+        let who = Resolved {
+            uid: 1000,
+            process: Proc {
+                pid: 42,
+                exe: "/usr/bin/ssoagent-cred".into(),
+                argv: vec!["ssoagent-cred".into(), "--profile".into(), "prod".into()],
+                ..Default::default()
+            },
+            cwd: "/home/me".into(),
+            ancestors: vec![Proc {
+                pid: 41,
+                exe: "/usr/bin/node".into(),
+                argv: vec!["node".into()],
+                ..Default::default()
+            }],
+        };
+        let e = Event::Issued {
+            caller: Caller {
+                uid: 1000,
+                pid: Some(42),
+            },
+            profile: "prod".into(),
+            session: "work".into(),
+            who: Some(Arc::new(who)),
+            access_key_id: "ASIAEXAMPLE".into(),
+            expiration: t + Duration::from_secs(900),
+            rule: Some(RuleRef {
+                index: 2,
+                text: "profiles=[\"prod\"] action=allow".into(),
+            }),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&Record::of(&e, t).line()).unwrap();
+        assert_eq!(v["time"], "2026-11-01T00:00:00Z");
+        assert_eq!(v["event"], "issued");
+        assert_eq!(v["caller"]["exe"], "/usr/bin/ssoagent-cred");
+        assert_eq!(v["caller"]["cwd"], "/home/me");
+        assert_eq!(
+            v["ancestors"][0],
+            serde_json::json!({"pid": 41, "exe": "/usr/bin/node", "argv": ["node"]})
+        );
+        assert_eq!(v["access_key_id"], "ASIAEXAMPLE");
+        assert_eq!(v["expiration"], "2026-11-01T00:15:00Z");
+        assert_eq!(v["rule"]["index"], 2);
+        assert!(v.get("message").is_none());
+    }
+}

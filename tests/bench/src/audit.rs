@@ -1,0 +1,118 @@
+//! Section 8, what the audit log and the policy cost (issue 11): two daemons side by side,
+//! one with the audit log and one rule that every request is checked against (a `callers`
+//! glob matched over the whole ancestor chain, matching none), one with `audit = false` and
+//! no rule (so it does not read `/proc` per request either). Figures: the shim's warm call
+//! (median of interleaved runs; target within 5 %), throughput at 64 connections (target
+//! ≥ 90 % of audit off) and the audit log's bytes per request.
+
+use std::time::Duration;
+
+use tokio::runtime::Runtime;
+
+use crate::{
+    report::{Report, Verdict, dur},
+    shim,
+    throughput::{self, Load, Stop},
+    world::{Bins, Config, Result, SESSION, World},
+};
+
+/// Checked for every request of the audited daemon; matches no caller, so all are served.
+const ONE_RULE: &str = "[[rule]]\nprofiles = [\"*\"]\ncallers = [\"no-such-robot\", \"*/nowhere/*\"]\naction = \"deny\"\n";
+
+pub struct AuditFigures {
+    pub shim_on: Duration,
+    pub shim_off: Duration,
+    pub rps_on: f64,
+    pub rps_off: f64,
+    pub bytes_per_request: f64,
+}
+
+fn audit_bytes(w: &World) -> u64 {
+    (0..=5)
+        .map(|i| match i {
+            0 => w.path("state/audit.jsonl"),
+            i => w.path(&format!("state/audit.jsonl.{i}")),
+        })
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+pub fn run(bins: &Bins, rt: &Runtime, shim_runs: usize, load_secs: u64) -> Result<AuditFigures> {
+    let on = World::start(
+        bins,
+        Config::default(),
+        &format!("audit_max_size = \"1GiB\"\n{ONE_RULE}"),
+    )?;
+    on.unlock(SESSION)?;
+    let off = World::start(bins, Config::default(), "audit = false\n")?;
+    off.unlock(SESSION)?;
+    // Interleave in rounds so both see the same machine.
+    let (mut s_on, mut s_off) = (Vec::new(), Vec::new());
+    for _ in 0..4 {
+        s_off.push(shim::run(&off, "shim", shim_runs / 4)?.shim.p50);
+        s_on.push(shim::run(&on, "shim", shim_runs / 4)?.shim.p50);
+    }
+    s_on.sort();
+    s_off.sort();
+    let load = Load {
+        conns: 64,
+        stop: Stop::After(Duration::from_secs(load_secs)),
+        pace: None,
+    };
+    let r_off = rt.block_on(throughput::run(&off, "load", load, None))?;
+    r_off.check()?;
+    let before = audit_bytes(&on);
+    let r_on = rt.block_on(throughput::run(&on, "load", load, None))?;
+    r_on.check()?;
+    // The writer drains the bus a moment after the last request.
+    std::thread::sleep(Duration::from_millis(500));
+    let written = audit_bytes(&on) - before;
+    Ok(AuditFigures {
+        shim_on: s_on[s_on.len() / 2],
+        shim_off: s_off[s_off.len() / 2],
+        rps_on: r_on.per_second(),
+        rps_off: r_off.per_second(),
+        // 64 warm-up requests are not counted in the samples but are audited.
+        bytes_per_request: written as f64 / (r_on.requests() + 64) as f64,
+    })
+}
+
+pub fn report(report: &mut Report, r: Result<AuditFigures>) {
+    const S: &str = "8 audit";
+    let f = match r {
+        Ok(f) => f,
+        Err(e) => return report.fail(S, e),
+    };
+    let shim_ratio = f.shim_on.as_secs_f64() / f.shim_off.as_secs_f64();
+    report.row(
+        S,
+        "shim p50, audit + 1 rule / off",
+        format!(
+            "{} / {} ({:+.1} %)",
+            dur(f.shim_on),
+            dur(f.shim_off),
+            (shim_ratio - 1.0) * 100.0
+        ),
+        "within 5 %",
+        Verdict::target(shim_ratio <= 1.05),
+    );
+    let share = f.rps_on / f.rps_off;
+    report.row(
+        S,
+        "64 conn req/s, audit on / off",
+        format!(
+            "{:.0} / {:.0} ({:.0} %)",
+            f.rps_on,
+            f.rps_off,
+            share * 100.0
+        ),
+        "≥ 90 % of off",
+        Verdict::target(share >= 0.9),
+    );
+    report.info(
+        S,
+        "audit bytes per request",
+        format!("{:.0} B", f.bytes_per_request),
+    );
+}
