@@ -7,6 +7,7 @@
 
 use std::process::Stdio;
 
+#[cfg(unix)]
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::ecs::{AUTH_TOKEN, FULL_URI, SHADOWING, request};
@@ -47,10 +48,15 @@ pub async fn run(
     // The grant ends here, with the stream.
     drop(stream);
     let status = status?;
-    use std::os::unix::process::ExitStatusExt;
-    let code = status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    #[cfg(unix)]
+    let code = {
+        use std::os::unix::process::ExitStatusExt;
+        status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    };
+    #[cfg(not(unix))]
+    let code = status.code().unwrap_or(1);
     if code == 0 {
         return Ok(());
     }
@@ -59,6 +65,7 @@ pub async fn run(
 
 /// Waits for the program; passes SIGTERM on and outlives SIGINT, SIGHUP and SIGQUIT, which
 /// the terminal sent the program too.
+#[cfg(unix)]
 async fn wait_passing_signals(
     child: &mut tokio::process::Child,
 ) -> Result<std::process::ExitStatus, Failure> {
@@ -86,4 +93,16 @@ async fn wait_passing_signals(
             _ = quit.recv() => {}
         }
     }
+}
+
+/// Windows: Ctrl-C reaches the program through the shared console; this process outlives it
+/// (the runtime's default handler is not installed) and waits.
+#[cfg(not(unix))]
+async fn wait_passing_signals(
+    child: &mut tokio::process::Child,
+) -> Result<std::process::ExitStatus, Failure> {
+    child
+        .wait()
+        .await
+        .map_err(|e| Failure::new(1, format!("waiting for the program: {e}")))
 }

@@ -13,7 +13,7 @@
 //! On the remote side the clients' usual checks hold: the socket's directory is private and
 //! the process serving it (the remote sshd, running as the remote user) has their uid.
 
-use std::{os::unix::process::CommandExt, process::Command};
+use std::process::Command;
 
 use clap::Args;
 use ssoagent_client::exit;
@@ -182,11 +182,30 @@ pub async fn run(a: ForwardArgs, autostart: bool) -> Result<(), Failure> {
     } else {
         ssh.arg(&a.host).args(&command);
     }
+    run_ssh(ssh, &a.ssh)
+}
+
+/// Unix: ssh replaces this process (its exit code, signals and terminal are the user's).
+#[cfg(unix)]
+fn run_ssh(mut ssh: Command, name: &str) -> Result<(), Failure> {
+    use std::os::unix::process::CommandExt;
     let e = ssh.exec();
     Err(Failure::new(
         exit::FAILED,
-        format!("cannot run {}: {e}", a.ssh),
+        format!("cannot run {name}: {e}"),
     ))
+}
+
+/// Windows (OpenSSH for Windows): ssh runs as a child; its exit code is ours.
+#[cfg(not(unix))]
+fn run_ssh(mut ssh: Command, name: &str) -> Result<(), Failure> {
+    let status = ssh
+        .status()
+        .map_err(|e| Failure::new(exit::FAILED, format!("cannot run {name}: {e}")))?;
+    match status.code() {
+        Some(0) => Ok(()),
+        code => Err(Failure::new(code.unwrap_or(exit::FAILED), String::new())),
+    }
 }
 
 #[cfg(test)]
