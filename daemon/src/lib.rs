@@ -27,5 +27,6 @@ pub mod rpc;
 pub mod secret;
 pub mod session;
 pub mod store;
+pub mod tcp_peer;
 #[cfg(test)]
 mod testing;

@@ -72,7 +72,7 @@ async fn serve(inner: Arc<Inner>, stream: TcpStream, peer: SocketAddr) {
     };
     // Another user's process is answered at once, before anything is read: it holds no
     // connection slot and never reaches the token check.
-    let entry = tokio::task::spawn_blocking(move || peer::entry(peer, local))
+    let entry = tokio::task::spawn_blocking(move || crate::tcp_peer::entry(peer, local))
         .await
         .ok()
         .flatten();

@@ -162,13 +162,7 @@ fn same_user(stream: &TcpStream, peer: SocketAddr) -> bool {
     let Ok(local) = stream.local_addr() else {
         return false;
     };
-    let me = ssoagent_client::fsutil::uid();
-    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|f| {
-        std::fs::read_to_string(f)
-            .ok()
-            .and_then(|table| socket_owner(&table, peer, local))
-            == Some(me)
-    })
+    crate::tcp_peer::entry(peer, local).map(|(uid, _)| uid) == Some(ssoagent_client::fsutil::uid())
 }
 
 /// Elsewhere the loopback listener cannot tell who connects; `state` and PKCE still bind the
@@ -176,49 +170,6 @@ fn same_user(stream: &TcpStream, peer: SocketAddr) -> bool {
 #[cfg(not(target_os = "linux"))]
 fn same_user(_stream: &TcpStream, _peer: SocketAddr) -> bool {
     true
-}
-
-/// The uid of the socket in a `/proc/net/tcp{,6}` table whose local address is `local` and
-/// remote address `remote`.
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-fn socket_owner(table: &str, local: SocketAddr, remote: SocketAddr) -> Option<u32> {
-    table.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let (l, r, uid) = (f.get(1)?, f.get(2)?, f.get(7)?);
-        (proc_addr(l)? == local && proc_addr(r)? == remote)
-            .then(|| uid.parse().ok())
-            .flatten()
-    })
-}
-
-/// `0100007F:1F90` (IPv4) or 32 hex digits `:PORT` (IPv6), as the kernel prints them: each
-/// 32-bit word of the address in host byte order, the port in hex. IPv4-mapped IPv6
-/// addresses compare as IPv4.
-pub(crate) fn proc_addr(s: &str) -> Option<SocketAddr> {
-    let (addr, port) = s.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    let word = |i: usize| -> Option<[u8; 4]> {
-        Some(
-            u32::from_str_radix(addr.get(i * 8..i * 8 + 8)?, 16)
-                .ok()?
-                .to_ne_bytes(),
-        )
-    };
-    let ip = match addr.len() {
-        8 => std::net::IpAddr::from(word(0)?),
-        32 => {
-            let mut b = [0u8; 16];
-            for i in 0..4 {
-                b[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
-            }
-            let v6 = std::net::Ipv6Addr::from(b);
-            v6.to_ipv4_mapped()
-                .map(std::net::IpAddr::from)
-                .unwrap_or(v6.into())
-        }
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, port))
 }
 
 /// The request head (up to the blank line, at most 8 KiB), or `None` if the client is slow
@@ -336,26 +287,6 @@ pub(crate) fn pct(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn proc_net_tcp_lines_name_the_client_uid() {
-        // A loopback connection as /proc/net/tcp shows both ends: the listener's side (uid 0)
-        // and the client's (uid 65534), 127.0.0.1:40000 -> 127.0.0.1:8080.
-        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
-   0: 0100007F:1F90 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 20 4 30 10 -1\n\
-   1: 0100007F:9C40 0100007F:1F90 01 00000000:00000000 00:00000000 00000000 65534        0 2 1 0000000000000000 20 4 30 10 -1\n";
-        let server: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        let client: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-        if cfg!(target_endian = "little") {
-            assert_eq!(socket_owner(table, client, server), Some(65534));
-            assert_eq!(socket_owner(table, server, client), Some(0));
-            let other: SocketAddr = "127.0.0.1:40001".parse().unwrap();
-            assert_eq!(socket_owner(table, other, server), None);
-            // IPv4-mapped in tcp6.
-            let v6 = proc_addr("0000000000000000FFFF00000100007F:1F90").unwrap();
-            assert_eq!(v6, server);
-        }
-    }
 
     #[test]
     fn pct_keeps_unreserved_only() {
