@@ -15,7 +15,7 @@ use tokio::net::windows::named_pipe::{ClientOptions, NamedPipeClient};
 use tonic::transport::Channel;
 
 use crate::{
-    transport::{ConnectError, PeerInfo, Untrusted, connect_channel},
+    transport::{ConnectError, PeerInfo, Untrusted, connect_vetted},
     winsec,
 };
 
@@ -61,35 +61,6 @@ fn check_server(pipe: &NamedPipeClient, me: &winsec::Sid) -> Result<PeerInfo, Un
 
 /// [`crate::connect_checked`] on Windows: the pipe's server must run as this user.
 pub async fn connect_checked(path: &Path) -> Result<(Channel, PeerInfo), ConnectError> {
-    use std::sync::{Arc, Mutex};
-
     let me = winsec::current_user().map_err(|e| ConnectError::io(path, e))?;
-    let seen: Arc<Mutex<Option<Result<PeerInfo, Untrusted>>>> = Arc::default();
-    let slot = Arc::clone(&seen);
-    let channel = connect_channel(path, move |pipe: &NamedPipeClient| {
-        let verdict = check_server(pipe, &me);
-        let ok = verdict.is_ok();
-        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(verdict);
-        if ok {
-            Ok(())
-        } else {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                "the pipe is served by another user",
-            ))
-        }
-    })
-    .await;
-    let verdict = seen.lock().unwrap_or_else(|e| e.into_inner()).take();
-    match (channel, verdict) {
-        (Ok(channel), Some(Ok(peer))) => Ok((channel, peer)),
-        (_, Some(Err(why))) => Err(ConnectError::refused(path, why)),
-        (Err(e), _) => Err(e),
-        (Ok(_), None) => Err(ConnectError::refused(
-            path,
-            Untrusted::PeerUnknown {
-                reason: "no pipe server was checked".into(),
-            },
-        )),
-    }
+    connect_vetted(path, move |pipe: &NamedPipeClient| check_server(pipe, &me)).await
 }

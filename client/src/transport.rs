@@ -278,14 +278,28 @@ pub async fn connect(path: &Path) -> Result<Channel, ConnectError> {
 /// rather than from an RPC answer.
 #[cfg(unix)]
 pub async fn connect_checked(path: &Path) -> Result<(Channel, PeerInfo), ConnectError> {
-    use std::sync::{Arc, Mutex};
-
     let me = my_uid();
     check_socket_dir(path)?;
+    connect_vetted(path, move |stream: &Stream| check_peer(stream, me)).await
+}
+
+/// A channel whose every connection is first put to `check` (the platform's check of who
+/// serves the socket or pipe), before a byte is sent: a refusal fails the connect with
+/// [`ConnectError::untrusted`] set. The [`PeerInfo`] is the first connection's.
+pub(crate) async fn connect_vetted<F>(
+    path: &Path,
+    check: F,
+) -> Result<(Channel, PeerInfo), ConnectError>
+where
+    F: Fn(&Stream) -> Result<PeerInfo, Untrusted> + Send + Sync + 'static,
+{
+    use std::sync::{Arc, Mutex};
+
+    let check = Arc::new(check);
     let seen: Arc<Mutex<Option<Result<PeerInfo, Untrusted>>>> = Arc::default();
     let slot = Arc::clone(&seen);
-    let channel = connect_channel(path, move |stream: &tokio::net::UnixStream| {
-        let verdict = check_peer(stream, me);
+    let channel = connect_channel(path, move |stream: &Stream| {
+        let verdict = check(stream);
         let ok = verdict.is_ok();
         *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(verdict);
         if ok {
@@ -293,7 +307,7 @@ pub async fn connect_checked(path: &Path) -> Result<(Channel, PeerInfo), Connect
         } else {
             Err(std::io::Error::new(
                 std::io::ErrorKind::PermissionDenied,
-                "the socket is served by another user",
+                "served by another user",
             ))
         }
     })
@@ -303,11 +317,11 @@ pub async fn connect_checked(path: &Path) -> Result<(Channel, PeerInfo), Connect
         (Ok(channel), Some(Ok(peer))) => Ok((channel, peer)),
         (_, Some(Err(why))) => Err(ConnectError::refused(path, why)),
         (Err(e), _) => Err(e),
-        // Connected without our connector having run: cannot happen; fail closed.
+        // Connected without the check having run: cannot happen; fail closed.
         (Ok(_), None) => Err(ConnectError::refused(
             path,
             Untrusted::PeerUnknown {
-                reason: "no peer credentials were checked".into(),
+                reason: "nobody checked who serves it".into(),
             },
         )),
     }
@@ -315,7 +329,7 @@ pub async fn connect_checked(path: &Path) -> Result<(Channel, PeerInfo), Connect
 
 /// One HTTP/2 channel whose connector opens the transport, lets `vet` inspect the fresh stream
 /// (before anything is written to it) and only then hands it to hyper.
-pub(crate) async fn connect_channel<F>(path: &Path, vet: F) -> Result<Channel, ConnectError>
+async fn connect_channel<F>(path: &Path, vet: F) -> Result<Channel, ConnectError>
 where
     F: Fn(&Stream) -> std::io::Result<()> + Clone + Send + Sync + 'static,
 {
