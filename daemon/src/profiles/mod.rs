@@ -226,3 +226,15 @@ fn expand_home(p: &std::path::Path) -> PathBuf {
         Err(_) => p.to_path_buf(),
     }
 }
+
+/// A profile set parsed from `config` as if it were `~/.aws/config` (the resolver's and the
+/// providers' unit tests).
+#[cfg(test)]
+pub(crate) async fn test_set(config: &str) -> ProfileSet {
+    let fs = Fs::from_slice(&[("/cfg", config)]);
+    let env = Env::from_slice(&[("AWS_CONFIG_FILE", "/cfg"), ("HOME", "/home/x")]);
+    let files = aws_runtime::env_config::file::EnvConfigFiles::default();
+    aws_config::profile::load(&fs, &env, &files, None)
+        .await
+        .unwrap()
+}

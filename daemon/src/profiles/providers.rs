@@ -123,18 +123,8 @@ pub(super) fn oidc_root(p: &Profile, file: &str) -> Result<OidcRole> {
 
 #[cfg(test)]
 mod tests {
-    use aws_types::os_shim_internal::{Env, Fs};
-
     use super::*;
-
-    async fn set(config: &str) -> ProfileSet {
-        let fs = Fs::from_slice(&[("/cfg", config)]);
-        let env = Env::from_slice(&[("AWS_CONFIG_FILE", "/cfg"), ("HOME", "/home/x")]);
-        let files = aws_runtime::env_config::file::EnvConfigFiles::default();
-        aws_config::profile::load(&fs, &env, &files, None)
-            .await
-            .unwrap()
-    }
+    use crate::profiles::test_set as set;
 
     fn providers(names: &[&str]) -> Providers {
         let map = names
