@@ -51,11 +51,7 @@ where
     let deadline = Instant::now() + timeout;
     let body = frame(req);
     block_on(&socket, deadline, async move {
-        let (client, connection) = h2::client::Builder::new()
-            .max_frame_size(16 * 1024)
-            .handshake::<_, Bytes>(io)
-            .await
-            .map_err(h2_error)?;
+        let (client, connection) = h2::client::handshake(io).await.map_err(h2_error)?;
         let exchange = exchange::<Resp>(client, path, body);
         drive(exchange, connection).await
     })?
