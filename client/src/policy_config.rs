@@ -131,15 +131,25 @@ fn check_glob(g: &str) -> Result<(), String> {
 /// Whether `text` matches glob `pattern` (see [`check_glob`]). Linear-time in practice: the
 /// classic backtracking over the last `*` only.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
+    // Checked for every request against every process of a caller's chain: ASCII (nearly
+    // every exe path and glob) is matched on the bytes, without allocating.
+    if pattern.is_ascii() && text.is_ascii() {
+        return glob_match_units(pattern.as_bytes(), text.as_bytes(), b'*', b'?');
+    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
+    glob_match_units(&p, &t, '*', '?')
+}
+
+/// `*` and `?` over units (bytes of ASCII text, else characters), with one backtrack point.
+fn glob_match_units<T: Copy + PartialEq>(p: &[T], t: &[T], many: T, one: T) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == one || p[pi] == t[ti]) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == many {
             star = Some((pi, ti));
             pi += 1;
         } else if let Some((sp, st)) = star {
@@ -150,7 +160,7 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    p[pi..].iter().all(|c| *c == many)
 }
 
 /// A size: bytes, or with a unit (`KiB`, `MiB`, `GiB`, also `K`, `KB`, `M`, `MB`…, all
@@ -202,6 +212,10 @@ mod tests {
         assert!(glob_match("*a*b*c", "xxaxxbxxc"));
         assert!(!glob_match("*a*b*c", "xxaxxbxx"));
         assert!(glob_match("*", ""));
+        // `?` is one character, not one byte, once either side is not ASCII.
+        assert!(glob_match("caf?", "café"));
+        assert!(glob_match("*/çà-*", "/opt/çà-tool"));
+        assert!(!glob_match("caf?", "cafés"));
     }
 
     #[test]

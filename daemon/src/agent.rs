@@ -76,7 +76,7 @@ impl Agent {
             );
         }
         let resolve_callers = cfg.audit || !cfg.rule.is_empty();
-        crate::notify::spawn(events.subscribe(), cfg.notify, clock.clone());
+        crate::notify::spawn(events.subscribe_alerts(), cfg.notify, clock.clone());
         let policy = Policy::new(
             &cfg,
             ssoagent_client::config::config_path(),
@@ -155,12 +155,23 @@ impl Agent {
         caller: Caller,
         profile: &str,
     ) -> Result<(Chain, Arc<RoleCredentials>)> {
+        self.credentials_on(caller, None, profile).await
+    }
+
+    /// [`Self::credentials`] for a request on a connection whose caller is resolved once
+    /// for all its requests (`conn`; `None` resolves this request's caller afresh).
+    pub async fn credentials_on(
+        &self,
+        caller: Caller,
+        conn: Option<&process::ConnCaller>,
+        profile: &str,
+    ) -> Result<(Chain, Arc<RoleCredentials>)> {
         let chain = self.config.profile(profile).await?;
-        let who = Arc::new(if self.resolve_callers {
-            process::resolve(&caller)
-        } else {
-            process::Resolved::default()
-        });
+        let who = match conn {
+            _ if !self.resolve_callers => Arc::new(process::Resolved::default()),
+            Some(c) => c.get(&caller),
+            None => Arc::new(process::resolve(&caller)),
+        };
         let v = self.policy.decide(profile, &who);
         match v.action {
             Action::Deny => return Err(self.policy.deny(caller, profile, &who, &v)),

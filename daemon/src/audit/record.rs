@@ -6,20 +6,60 @@
 use std::{sync::Arc, time::SystemTime};
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::{
     caller::Caller,
     events::{Event, RuleRef, Who},
-    process::{self, Proc, Resolved},
+    process::{self, Resolved},
 };
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct CallerRecord {
-    pub pid: i32,
-    pub uid: u32,
-    pub exe: String,
-    pub argv: Vec<String>,
-    pub cwd: String,
+/// A record's `caller` `{pid, uid, exe, argv, cwd}`.
+#[derive(Serialize)]
+struct CallerRecord<'a> {
+    pid: i32,
+    uid: u32,
+    exe: &'a str,
+    argv: &'a [String],
+    cwd: &'a str,
+}
+
+/// A record's `caller` and `ancestors`: the JSON of a [`Resolved`] is made once, and every
+/// record of that caller (all the requests of one connection for a second) copies it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct WhoFields(Arc<Resolved>);
+
+impl WhoFields {
+    fn rendered(&self) -> &(Box<RawValue>, Option<Box<RawValue>>) {
+        let r = &*self.0;
+        r.rendered.0.get_or_init(|| {
+            let caller = CallerRecord {
+                pid: r.process.pid,
+                uid: r.uid,
+                exe: &r.process.exe,
+                argv: &r.process.argv,
+                cwd: &r.cwd,
+            };
+            let raw = |v: String| RawValue::from_string(v).expect("serde_json made it");
+            let ancestors = (!r.ancestors.is_empty())
+                .then(|| raw(serde_json::to_string(&r.ancestors).expect("JSON")));
+            (raw(serde_json::to_string(&caller).expect("JSON")), ancestors)
+        })
+    }
+}
+
+impl Serialize for WhoFields {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (caller, ancestors) = self.rendered();
+        let mut st = s.serialize_struct("WhoFields", 2)?;
+        st.serialize_field("caller", caller)?;
+        match ancestors {
+            Some(a) => st.serialize_field("ancestors", a)?,
+            None => st.skip_field("ancestors")?,
+        }
+        st.end()
+    }
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -36,10 +76,9 @@ pub struct Record {
     pub session: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub caller: Option<CallerRecord>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub ancestors: Vec<Proc>,
+    /// `caller` and `ancestors`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub who: Option<WhoFields>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_key_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,8 +97,9 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 impl Record {
-    /// The record of an event at `now`. A caller nobody resolved yet (ssoagentctl's lock,
-    /// unlock...) is resolved here, from the writer's task, never on a request's path.
+    /// The record of an event at `now`. The caller of an event without one resolved
+    /// (ssoagentctl's lock, unlock...) was remembered when it was published (see
+    /// `Events::publish`), else it is resolved here, if it still runs.
     pub fn of(e: &Event, now: SystemTime) -> Record {
         let mut r = Record {
             time: rfc3339(now),
@@ -223,22 +263,9 @@ impl Record {
     fn set_who(&mut self, caller: &Caller, who: &Who) {
         let resolved = match who {
             Some(w) => w.clone(),
-            None => Arc::new(process::resolve(caller)),
+            None => process::recall(caller).unwrap_or_else(|| Arc::new(process::resolve(caller))),
         };
-        let Resolved {
-            uid,
-            process,
-            cwd,
-            ancestors,
-        } = &*resolved;
-        self.caller = Some(CallerRecord {
-            pid: caller.pid.unwrap_or(process.pid),
-            uid: *uid,
-            exe: process.exe.clone(),
-            argv: process.argv.clone(),
-            cwd: cwd.clone(),
-        });
-        self.ancestors = ancestors.clone();
+        self.who = Some(WhoFields(resolved));
     }
 
     /// One JSON line, newline included.
@@ -261,6 +288,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::process::Proc;
 
     #[test]
     fn an_issued_record_has_the_fields_the_log_promises() {
@@ -280,6 +308,7 @@ mod tests {
                 argv: vec!["node".into()],
                 ..Default::default()
             }],
+            ..Default::default()
         };
         let e = Event::Issued {
             caller: Caller {

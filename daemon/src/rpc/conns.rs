@@ -8,23 +8,25 @@ use std::{
     collections::HashMap,
     io,
     os::fd::{AsRawFd, RawFd},
+    future::Future,
     pin::Pin,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    task::{Context, Poll},
+    task::{Context, Poll, ready},
     time::{Duration, Instant},
 };
 
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{UnixListener, UnixStream},
-    sync::mpsc,
 };
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
 use tonic::transport::server::{Connected, UdsConnectInfo};
 use tracing::warn;
+
+use crate::process::ConnCaller;
 
 /// At most this many connections, whatever the file limit allows.
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -129,33 +131,45 @@ impl Conns {
     }
 }
 
-/// Accepts on `listener` for as long as the returned stream is polled (the task ends when the
-/// server drops it, or when `abort`ed). Accept errors (EMFILE…) make room and back off
-/// instead of spinning.
-pub fn incoming(
+/// The accepted connections, as the server's incoming stream. Accepting happens in the
+/// server's own task (no acceptor task handing connections over a channel: that hop cost a
+/// thread wake-up per connection). Accept errors (EMFILE…) back off for a moment instead of
+/// spinning.
+pub struct Incoming {
     listener: UnixListener,
     conns: Arc<Conns>,
-) -> (
-    ReceiverStream<io::Result<Conn>>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (tx, rx) = mpsc::channel(16);
-    let task = tokio::spawn(async move {
+    backoff: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// How long accepting pauses after an accept error.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+pub fn incoming(listener: UnixListener, conns: Arc<Conns>) -> Incoming {
+    Incoming {
+        listener,
+        conns,
+        backoff: None,
+    }
+}
+
+impl Stream for Incoming {
+    type Item = io::Result<Conn>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
-            match listener.accept().await {
-                Ok((stream, _)) => {
-                    if tx.send(Ok(conns.admit(stream))).await.is_err() {
-                        return;
-                    }
-                }
+            if let Some(sleep) = self.backoff.as_mut() {
+                ready!(sleep.as_mut().poll(cx));
+                self.backoff = None;
+            }
+            match ready!(self.listener.poll_accept(cx)) {
+                Ok((stream, _)) => return Poll::Ready(Some(Ok(self.conns.admit(stream)))),
                 Err(e) => {
                     warn!(error = %e, "cannot accept a connection; retrying shortly");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    self.backoff = Some(Box::pin(tokio::time::sleep(ACCEPT_BACKOFF)));
                 }
             }
         }
-    });
-    (ReceiverStream::new(rx), task)
+    }
 }
 
 /// An accepted connection, counted until dropped.
@@ -178,11 +192,22 @@ impl Drop for Conn {
     }
 }
 
+/// What the server knows of a connection (tonic asks once per connection and hands a copy
+/// to each of its requests): the peer's credentials, and its caller once resolved.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    pub uds: UdsConnectInfo,
+    pub caller: Arc<ConnCaller>,
+}
+
 impl Connected for Conn {
-    type ConnectInfo = UdsConnectInfo;
+    type ConnectInfo = ConnInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.stream.connect_info()
+        ConnInfo {
+            uds: self.stream.connect_info(),
+            caller: Arc::default(),
+        }
     }
 }
 

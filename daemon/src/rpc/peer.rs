@@ -5,7 +5,9 @@ use ssoagent_client::fsutil::uid;
 use tonic::{Request, Status};
 use tracing::{trace, warn};
 
-use crate::{activity::Activity, caller::Caller};
+use std::sync::Arc;
+
+use crate::{activity::Activity, caller::Caller, process::ConnCaller};
 
 /// The interceptor: checks the peer, records activity, attaches the [`Caller`].
 #[allow(clippy::result_large_err)]
@@ -34,12 +36,23 @@ pub fn check(activity: &Activity, mut req: Request<()>) -> Result<Request<()>, S
 
 #[cfg(unix)]
 fn peer_of<T>(req: &Request<T>) -> Option<Caller> {
-    use tonic::transport::server::UdsConnectInfo;
-    let cred = req.extensions().get::<UdsConnectInfo>()?.peer_cred?;
+    let cred = req.extensions().get::<super::conns::ConnInfo>()?.uds.peer_cred?;
     Some(Caller {
         uid: cred.uid(),
         pid: cred.pid(),
     })
+}
+
+/// The connection's resolved caller, reused across its requests (unix socket connections;
+/// `None` elsewhere, where each request resolves its own).
+#[cfg(unix)]
+pub fn conn_caller<T>(req: &Request<T>) -> Option<Arc<ConnCaller>> {
+    Some(req.extensions().get::<super::conns::ConnInfo>()?.caller.clone())
+}
+
+#[cfg(windows)]
+pub fn conn_caller<T>(_: &Request<T>) -> Option<Arc<ConnCaller>> {
+    None
 }
 
 /// Windows: the client process identified when its pipe instance was accepted (another

@@ -63,24 +63,33 @@ pub async fn serve(
             "ssoagentd ready on an activated socket"
         ),
     }
-    let stop = async {
-        tokio::select! {
-            _ = platform::shutdown_signal() => {}
-            _ = idle_exit(&activity, idle) => {}
+    let stop = {
+        let activity = activity.clone();
+        async move {
+            tokio::select! {
+                _ = platform::shutdown_signal() => {}
+                _ = idle_exit(&activity, idle) => {}
+            }
         }
     };
     #[cfg(unix)]
-    let (incoming, acceptor) = conns::incoming(listener, conns::Conns::new(conns::cap()));
+    let incoming = conns::incoming(listener, conns::Conns::new(conns::cap()));
     #[cfg(windows)]
     let (incoming, acceptor) = platform::incoming(listener);
-    let result = tonic::transport::Server::builder()
+    let server = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
         .timeout(REQUEST_TIMEOUT)
         .http2_keepalive_interval(Some(KEEPALIVE))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .add_service(service)
-        .serve_with_incoming_shutdown(incoming, stop)
-        .await;
+        .serve_with_incoming_shutdown(incoming, stop);
+    // The accept loop runs on a worker, beside the connections it spawns, not on the thread
+    // that blocks on the runtime: handing each connection from that thread to a worker cost
+    // a thread wake-up per request.
+    let result = tokio::spawn(server)
+        .await
+        .context("the server task failed")?;
+    #[cfg(windows)]
     acceptor.abort();
     ticker.abort();
     if let Some(path) = socket {

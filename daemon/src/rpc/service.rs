@@ -12,7 +12,7 @@ use tracing::{debug, info, instrument};
 use super::{
     bridges,
     convert::{self, rfc3339, secs},
-    peer::caller,
+    peer::{caller, conn_caller},
 };
 use crate::{
     activity::Activity,
@@ -221,12 +221,16 @@ impl AgentRpc for Service {
         req: Request<pb::GetCredentialsRequest>,
     ) -> Result<Response<pb::Credentials>, Status> {
         let caller = caller(&req)?;
+        let conn = conn_caller(&req);
         let profile = req.into_inner().profile;
         debug!(?profile, "GetCredentials");
         if profile.is_empty() {
             return Err(Status::invalid_argument("no profile given"));
         }
-        let (chain, c) = self.agent.credentials(caller, &profile).await?;
+        let (chain, c) = self
+            .agent
+            .credentials_on(caller, conn.as_deref(), &profile)
+            .await?;
         Ok(Response::new(pb::Credentials {
             region: chain.region().unwrap_or_default().to_string(),
             access_key_id: c.access_key_id.clone(),

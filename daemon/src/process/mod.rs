@@ -3,18 +3,20 @@
 //! audit log and the policy can name the tool behind a request (the shim's parent chain shows
 //! which aws CLI, terraform, python or coding agent asked).
 //!
-//! Linux reads `/proc` once per request (a few small files per process, no subprocess). macOS
+//! Linux reads `/proc` once per connection and second (a few small files per process, no
+//! subprocess; see [`ConnCaller`]). macOS
 //! uses `proc_pidpath` and `KERN_PROCARGS2` (written and compiled, not exercised here). A
 //! process that exited before it was resolved is recorded with what was known (its pid).
 
 use std::{
     collections::HashMap,
     path::Path,
-    sync::Mutex,
+    sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::caller::Caller;
 
@@ -56,6 +58,9 @@ pub struct Resolved {
     /// The caller's working directory; empty when unknown.
     pub cwd: String,
     pub ancestors: Vec<Proc>,
+    /// The audit log's JSON of this caller, made once and shared by the records of every
+    /// request it makes (see `audit::record`).
+    pub rendered: Rendered,
 }
 
 impl Resolved {
@@ -65,6 +70,19 @@ impl Resolved {
     }
 }
 
+/// A caller's `caller` object and `ancestors` array as JSON text, made on first use. Not
+/// part of what a caller is: two [`Resolved`] compare equal whether or not it is made.
+#[derive(Clone, Debug, Default)]
+pub struct Rendered(pub OnceLock<(Box<RawValue>, Option<Box<RawValue>>)>);
+
+impl PartialEq for Rendered {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Rendered {}
+
 /// Resolves a caller (never fails: what cannot be read stays empty).
 pub fn resolve(caller: &Caller) -> Resolved {
     let Some(pid) = caller.pid.filter(|p| *p > 0) else {
@@ -73,40 +91,94 @@ pub fn resolve(caller: &Caller) -> Resolved {
             ..Default::default()
         };
     };
-    let process = read(pid);
-    let cwd = sys::cwd(pid).unwrap_or_default();
+    let handle = sys::Handle::open(pid);
+    let process = read_with(pid, handle.as_ref());
+    let cwd = handle.and_then(|h| h.cwd()).unwrap_or_default();
     let ancestors = ancestors_of(process.ppid);
     Resolved {
         uid: caller.uid,
         process,
         cwd,
         ancestors,
+        rendered: Rendered::default(),
     }
 }
 
-/// How long a parent chain is reused for further requests from children of the same parent
-/// (a load of 64 connections, a herd of shims): the caller itself is always read afresh.
-const ANCESTORS_TTL: Duration = Duration::from_secs(1);
+/// How long a resolved caller is reused: for further requests on one connection (its peer
+/// never changes; a `chdir` or an `exec` shows after this), and for a parent chain reused by
+/// children of the same parent (a load of 64 connections, a herd of shims).
+const REUSE: Duration = Duration::from_secs(1);
+
+/// The caller of one connection, resolved on its first request and reused for [`REUSE`]:
+/// a client that keeps its connection (an SDK, a load generator) costs `/proc` reads once
+/// per second rather than once per request. A connection's peer is the process that
+/// connected, so a recycled pid cannot be mistaken for it.
+#[derive(Debug, Default)]
+pub struct ConnCaller(Mutex<Option<(Instant, Arc<Resolved>)>>);
+
+impl ConnCaller {
+    pub fn get(&self, caller: &Caller) -> Arc<Resolved> {
+        let mut slot = self.0.lock().unwrap();
+        if let Some((at, who)) = slot.as_ref()
+            && at.elapsed() < REUSE
+        {
+            return who.clone();
+        }
+        let who = Arc::new(resolve(caller));
+        *slot = Some((Instant::now(), who.clone()));
+        who
+    }
+}
+
+/// Callers resolved when their event was published ([`remember`]), for the audit writer to
+/// find ([`recall`]): by the time it writes, an `ssoagentctl lock` may have exited.
+static REMEMBERED: Mutex<Option<HashMap<i32, (Instant, Arc<Resolved>)>>> = Mutex::new(None);
+
+/// How long a remembered caller is kept for its record.
+const REMEMBER: Duration = Duration::from_secs(10);
+
+/// Resolves a caller now, while it waits for its answer, for the record of its event.
+/// Every publish of such an event remembers afresh, so an entry is never another process's.
+pub fn remember(caller: &Caller) {
+    let Some(pid) = caller.pid else { return };
+    let who = Arc::new(resolve(caller));
+    let mut map = REMEMBERED.lock().unwrap();
+    let map = map.get_or_insert_default();
+    if map.len() >= 64 {
+        map.retain(|_, (at, _)| at.elapsed() < REMEMBER);
+    }
+    map.insert(pid, (Instant::now(), who));
+}
+
+/// The caller [`remember`]ed for an event, if it was.
+pub fn recall(caller: &Caller) -> Option<Arc<Resolved>> {
+    let pid = caller.pid?;
+    let map = REMEMBERED.lock().unwrap();
+    let (at, who) = map.as_ref()?.get(&pid)?;
+    (at.elapsed() < REMEMBER && who.uid == caller.uid).then(|| who.clone())
+}
 
 type ChainCache = HashMap<(i32, u64), (Instant, Vec<Proc>)>;
 
 static ANCESTORS: Mutex<Option<ChainCache>> = Mutex::new(None);
 
 /// The chain above a caller, nearest first, from the cache when its parent (pid and start
-/// time: a recycled pid is another process) was walked within [`ANCESTORS_TTL`].
+/// time: a recycled pid is another process) was walked within [`REUSE`].
 fn ancestors_of(ppid: i32) -> Vec<Proc> {
     if ppid <= 0 {
         return Vec::new();
     }
-    let key = sys::stat(ppid).map(|(_, start)| (ppid, start));
+    let parent = sys::Handle::open(ppid);
+    let stat = parent.as_ref().and_then(sys::Handle::stat);
+    let key = stat.map(|(_, start)| (ppid, start));
     if let Some(k) = key
         && let Some((at, chain)) = ANCESTORS.lock().unwrap().get_or_insert_default().get(&k)
-        && at.elapsed() < ANCESTORS_TTL
+        && at.elapsed() < REUSE
     {
         return chain.clone();
     }
-    let mut chain = Vec::new();
-    let mut next = ppid;
+    let mut chain = vec![proc_of(ppid, parent.as_ref(), stat)];
+    let mut next = chain[0].ppid;
     while next > 0 && chain.len() < MAX_ANCESTORS {
         let p = read(next);
         next = p.ppid;
@@ -116,7 +188,7 @@ fn ancestors_of(ppid: i32) -> Vec<Proc> {
         let mut cache = ANCESTORS.lock().unwrap();
         let cache = cache.get_or_insert_default();
         if cache.len() >= 256 {
-            cache.retain(|_, (at, _)| at.elapsed() < ANCESTORS_TTL);
+            cache.retain(|_, (at, _)| at.elapsed() < REUSE);
         }
         cache.insert(k, (Instant::now(), chain.clone()));
     }
@@ -125,11 +197,19 @@ fn ancestors_of(ppid: i32) -> Vec<Proc> {
 
 /// One process; a vanished one keeps only its pid.
 pub fn read(pid: i32) -> Proc {
-    let (ppid, start) = sys::stat(pid).unwrap_or((0, 0));
+    read_with(pid, sys::Handle::open(pid).as_ref())
+}
+
+fn read_with(pid: i32, h: Option<&sys::Handle>) -> Proc {
+    proc_of(pid, h, h.and_then(sys::Handle::stat))
+}
+
+fn proc_of(pid: i32, h: Option<&sys::Handle>, stat: Option<(i32, u64)>) -> Proc {
+    let (ppid, start) = stat.unwrap_or((0, 0));
     Proc {
         pid,
-        exe: sys::exe(pid).unwrap_or_default(),
-        argv: sys::argv(pid).map(cap_argv).unwrap_or_default(),
+        exe: h.and_then(sys::Handle::exe).unwrap_or_default(),
+        argv: h.and_then(sys::Handle::argv).map(cap_argv).unwrap_or_default(),
         start,
         ppid,
     }
@@ -137,7 +217,7 @@ pub fn read(pid: i32) -> Proc {
 
 /// When a process started, if it still runs (`None` once it is gone).
 pub fn start_time(pid: i32) -> Option<u64> {
-    sys::stat(pid).map(|(_, start)| start)
+    sys::Handle::open(pid)?.stat().map(|(_, start)| start)
 }
 
 /// Keeps whole arguments while they fit in [`MAX_ARGV_BYTES`]; the one that does not fit is
@@ -172,145 +252,33 @@ fn parse_stat(stat: &str) -> Option<(i32, u64)> {
 }
 
 #[cfg(target_os = "linux")]
-mod sys {
-    pub fn stat(pid: i32) -> Option<(i32, u64)> {
-        super::parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
-    }
+#[path = "linux.rs"]
+mod sys;
 
-    pub fn exe(pid: i32) -> Option<String> {
-        let p = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-        Some(p.to_string_lossy().into_owned())
-    }
-
-    pub fn argv(pid: i32) -> Option<Vec<String>> {
-        let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        Some(
-            raw.split(|b| *b == 0)
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect(),
-        )
-    }
-
-    pub fn cwd(pid: i32) -> Option<String> {
-        let p = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
-        Some(p.to_string_lossy().into_owned())
-    }
-}
-
-/// macOS: `proc_pidpath`, `proc_pidinfo` and `KERN_PROCARGS2`. Written and compiled behind
-/// `cfg`; not exercised (these machines are Linux).
 #[cfg(target_os = "macos")]
-mod sys {
-    use std::ffi::CStr;
-
-    pub fn stat(pid: i32) -> Option<(i32, u64)> {
-        // SAFETY: proc_pidinfo writes at most `size` bytes into `info`.
-        let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
-        let size = std::mem::size_of::<libc::proc_bsdinfo>() as i32;
-        let n = unsafe {
-            libc::proc_pidinfo(pid, libc::PROC_PIDTBSDINFO, 0, (&raw mut info).cast(), size)
-        };
-        (n == size).then(|| {
-            let start = info.pbi_start_tvsec * 1_000_000 + info.pbi_start_tvusec;
-            (info.pbi_ppid as i32, start)
-        })
-    }
-
-    pub fn exe(pid: i32) -> Option<String> {
-        let mut buf = vec![0u8; libc::PROC_PIDPATHINFO_MAXSIZE as usize];
-        // SAFETY: the buffer is as large as proc_pidpath may write.
-        let n = unsafe { libc::proc_pidpath(pid, buf.as_mut_ptr().cast(), buf.len() as u32) };
-        (n > 0).then(|| String::from_utf8_lossy(&buf[..n as usize]).into_owned())
-    }
-
-    pub fn argv(pid: i32) -> Option<Vec<String>> {
-        let mut mib = [libc::CTL_KERN, libc::KERN_PROCARGS2, pid];
-        let mut size: libc::size_t = 0;
-        // SAFETY: sysctl with a null buffer reports the size needed.
-        let r = unsafe {
-            libc::sysctl(
-                mib.as_mut_ptr(),
-                3,
-                std::ptr::null_mut(),
-                &mut size,
-                std::ptr::null_mut(),
-                0,
-            )
-        };
-        if r != 0 || size < 4 {
-            return None;
-        }
-        let mut buf = vec![0u8; size];
-        // SAFETY: the buffer holds `size` bytes.
-        let r = unsafe {
-            libc::sysctl(
-                mib.as_mut_ptr(),
-                3,
-                buf.as_mut_ptr().cast(),
-                &mut size,
-                std::ptr::null_mut(),
-                0,
-            )
-        };
-        if r != 0 {
-            return None;
-        }
-        let argc = i32::from_ne_bytes(buf[..4].try_into().ok()?) as usize;
-        let mut rest = &buf[4..size];
-        // The exec path, then NUL padding, then argc NUL-terminated arguments.
-        let skip = rest.iter().position(|b| *b == 0)?;
-        rest = &rest[skip..];
-        let start = rest.iter().position(|b| *b != 0)?;
-        rest = &rest[start..];
-        let mut out = Vec::new();
-        for a in rest.split(|b| *b == 0).take(argc) {
-            out.push(
-                CStr::from_bytes_until_nul(&[a, &[0]].concat())
-                    .ok()?
-                    .to_string_lossy()
-                    .into_owned(),
-            );
-        }
-        Some(out)
-    }
-
-    pub fn cwd(pid: i32) -> Option<String> {
-        // SAFETY: proc_pidinfo writes at most `size` bytes into `info`.
-        let mut info: libc::proc_vnodepathinfo = unsafe { std::mem::zeroed() };
-        let size = std::mem::size_of::<libc::proc_vnodepathinfo>() as i32;
-        let n = unsafe {
-            libc::proc_pidinfo(
-                pid,
-                libc::PROC_PIDVNODEPATHINFO,
-                0,
-                (&raw mut info).cast(),
-                size,
-            )
-        };
-        if n != size {
-            return None;
-        }
-        let path = info.pvi_cdir.vip_path;
-        // SAFETY: vip_path is a NUL-terminated C string of MAXPATHLEN bytes.
-        let c = unsafe { CStr::from_ptr(path.as_ptr().cast()) };
-        Some(c.to_string_lossy().into_owned())
-    }
-}
+#[path = "macos.rs"]
+mod sys;
 
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
 mod sys {
-    pub fn stat(_: i32) -> Option<(i32, u64)> {
-        None
-    }
-    pub fn exe(_: i32) -> Option<String> {
-        None
-    }
-    pub fn argv(_: i32) -> Option<Vec<String>> {
-        None
-    }
-    pub fn cwd(_: i32) -> Option<String> {
-        None
+    /// Elsewhere nothing is known about a caller beyond its pid.
+    pub struct Handle;
+    impl Handle {
+        pub fn open(_: i32) -> Option<Handle> {
+            None
+        }
+        pub fn stat(&self) -> Option<(i32, u64)> {
+            None
+        }
+        pub fn exe(&self) -> Option<String> {
+            None
+        }
+        pub fn argv(&self) -> Option<Vec<String>> {
+            None
+        }
+        pub fn cwd(&self) -> Option<String> {
+            None
+        }
     }
 }
 
