@@ -115,23 +115,77 @@ pub enum Event {
 }
 
 /// The sending side; cheap to clone.
+/// The bus: every event, and beside it the few a human is told about on the desktop
+/// (`pending`, `locked_hit`, `ending`), so the notifier is not woken for each credential
+/// issued.
 #[derive(Clone, Debug)]
-pub struct Events(broadcast::Sender<Event>);
+pub struct Events {
+    all: broadcast::Sender<Event>,
+    alerts: broadcast::Sender<Event>,
+}
 
 impl Default for Events {
     fn default() -> Self {
-        // Room for bursts (64 connections issuing at once) before a slow subscriber lags.
-        Self(broadcast::channel(4096).0)
+        Self {
+            // Room for bursts (64 connections issuing at once) before a slow subscriber lags.
+            all: broadcast::channel(4096).0,
+            alerts: broadcast::channel(64).0,
+        }
+    }
+}
+
+impl Event {
+    /// The caller of an event that carries no resolved caller (`who`), if it has a caller.
+    pub fn unresolved_caller(&self) -> Option<Caller> {
+        match self {
+            Event::Issued { caller, who, .. }
+            | Event::LockedHit { caller, who, .. }
+            | Event::Denied { caller, who, .. }
+            | Event::Pending { caller, who, .. } => who.is_none().then_some(*caller),
+            Event::Unlocked { caller, .. }
+            | Event::Locked { caller, .. }
+            | Event::LoggedOut { caller, .. }
+            | Event::Login { caller, .. }
+            | Event::Mfa { caller, .. }
+            | Event::EcsGranted { caller, .. }
+            | Event::EcsRevoked { caller, .. }
+            | Event::Approved { caller, .. } => Some(*caller),
+            Event::RefreshFailed { .. } | Event::Ending { .. } => None,
+        }
+    }
+
+    /// Whether a desktop notification may be about it.
+    pub fn is_alert(&self) -> bool {
+        matches!(
+            self,
+            Event::Pending { .. } | Event::LockedHit { .. } | Event::Ending { .. }
+        )
     }
 }
 
 impl Events {
     pub fn publish(&self, e: Event) {
+        // A caller the record needs (ssoagentctl's lock, unlock...) is read now, while it
+        // waits for its answer: the writer may get to the record after it exited. Credential
+        // requests carry theirs already.
+        if let Some(c) = e.unresolved_caller()
+            && self.all.receiver_count() > 0
+        {
+            crate::process::remember(&c);
+        }
         // No subscriber is not an error.
-        let _ = self.0.send(e);
+        if e.is_alert() && self.alerts.receiver_count() > 0 {
+            let _ = self.alerts.send(e.clone());
+        }
+        let _ = self.all.send(e);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.0.subscribe()
+        self.all.subscribe()
+    }
+
+    /// Only the events [`Event::is_alert`] picks.
+    pub fn subscribe_alerts(&self) -> broadcast::Receiver<Event> {
+        self.alerts.subscribe()
     }
 }

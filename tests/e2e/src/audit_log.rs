@@ -1,5 +1,6 @@
 //! Reading the daemon's audit log (`audit.jsonl` in the World's state dir) from tests; the
-//! writer is a task of its own, so tests wait for the record they expect.
+//! writer is a thread of its own that gathers records for a moment, so tests wait for the
+//! record they expect.
 
 use std::{fs, time::Duration};
 

@@ -61,7 +61,8 @@ fn an_issue_names_the_shim_its_ancestors_and_the_key_and_never_a_secret() {
         login["caller"]["exe"]
             .as_str()
             .unwrap()
-            .ends_with("/ssoagentctl")
+            .ends_with("/ssoagentctl"),
+        "{login:#}"
     );
     wait_record(&w, "an unlocked record", |r| r["event"] == "unlocked");
 
