@@ -2,8 +2,8 @@
 //! one with the audit log and one rule that every request is checked against (a `callers`
 //! glob matched over the whole ancestor chain, matching none), one with `audit = false` and
 //! no rule (so it does not read `/proc` per request either). Figures: the shim's warm call
-//! (median of interleaved runs; target within 5 %), throughput at 64 connections (target
-//! ≥ 90 % of audit off) and the audit log's bytes per request.
+//! (medians of runs alternating between the two; target within 5 %), throughput at 64
+//! connections (target ≥ 90 % of audit off) and the audit log's bytes per request.
 
 use std::time::Duration;
 
@@ -47,14 +47,7 @@ pub fn run(bins: &Bins, rt: &Runtime, shim_runs: usize, load_secs: u64) -> Resul
     on.unlock(SESSION)?;
     let off = World::start(bins, Config::default(), "audit = false\n")?;
     off.unlock(SESSION)?;
-    // Interleave in rounds so both see the same machine.
-    let (mut s_on, mut s_off) = (Vec::new(), Vec::new());
-    for _ in 0..4 {
-        s_off.push(shim::run(&off, "shim", shim_runs / 4)?.shim.p50);
-        s_on.push(shim::run(&on, "shim", shim_runs / 4)?.shim.p50);
-    }
-    s_on.sort();
-    s_off.sort();
+    let (s_on, s_off) = shim::paired(&on, &off, "shim", shim_runs)?;
     let load = Load {
         conns: 64,
         stop: Stop::After(Duration::from_secs(load_secs)),
@@ -69,8 +62,8 @@ pub fn run(bins: &Bins, rt: &Runtime, shim_runs: usize, load_secs: u64) -> Resul
     std::thread::sleep(Duration::from_millis(500));
     let written = audit_bytes(&on) - before;
     Ok(AuditFigures {
-        shim_on: s_on[s_on.len() / 2],
-        shim_off: s_off[s_off.len() / 2],
+        shim_on: s_on.p50,
+        shim_off: s_off.p50,
         rps_on: r_on.per_second(),
         rps_off: r_off.per_second(),
         // 64 warm-up requests are not counted in the samples but are audited.

@@ -33,7 +33,9 @@
 //! fail the run. It exits 1 when a correctness check fails (a herd causing more than one
 //! upstream call, a failed request), 2 when it cannot run at all. `--quick` shortens every
 //! section (fewer runs, 1 s loads, 200-process herds) for a smoke test; `--shim` runs section 1
-//! alone (and the binaries' sizes); `--ecs` section 7 alone.
+//! alone (and the binaries' sizes); `--ecs` section 7 alone. `--hold` measures nothing: it
+//! starts section 1's world, prints its environment for a shell and waits until stdin closes,
+//! for profiling the daemon by hand (`perf record -p $SSOAGENTD_PID`, `strace -f -p …`).
 
 pub(crate) mod audit;
 pub(crate) mod ecs;
@@ -93,15 +95,17 @@ pub fn main() {
     let mut shim_only = false;
     let mut ecs_only = false;
     let mut audit_only = false;
+    let mut hold = false;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--quick" => quick = true,
             "--shim" => shim_only = true,
             "--ecs" => ecs_only = true,
             "--audit" => audit_only = true,
+            "--hold" => hold = true,
             "-h" | "--help" => {
                 println!(
-                    "Usage: ssoagent-bench [--quick] [--shim] [--ecs] [--audit]\n\nSee the top of tests/bench/src/main.rs."
+                    "Usage: ssoagent-bench [--quick] [--shim] [--ecs] [--audit] [--hold]\n\nSee the top of tests/bench/src/main.rs."
                 );
                 return;
             }
@@ -129,6 +133,9 @@ pub fn main() {
         loadavg()
     );
 
+    if hold {
+        return hold_world(&bins);
+    }
     let mut report = Report::default();
     if ecs_only || audit_only {
         if ecs_only {
@@ -185,6 +192,25 @@ pub fn main() {
     ecs_section(&bins, &rt, &set, &mut report);
     audit_section(&bins, &rt, &set, &mut report);
     finish(report, cores);
+}
+
+/// `--hold`: the world of section 1, unlocked, kept until stdin closes, its environment
+/// printed for a shell, for profiling the daemon by hand (`perf record -p`, `strace -p`).
+fn hold_world(bins: &Bins) {
+    let world = World::start(bins, Config::default(), "").and_then(|w| {
+        w.unlock(SESSION)?;
+        Ok(w)
+    });
+    let world = world.unwrap_or_else(|e| {
+        eprintln!("ssoagent-bench: {e}");
+        std::process::exit(2);
+    });
+    for (k, v) in world.envs() {
+        println!("export {k}='{}'", v.to_string_lossy());
+    }
+    println!("export SSOAGENTD_PID={}", world.daemon_pid());
+    println!("# profile: shim; close stdin (Ctrl-D) to stop");
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
 }
 
 /// Section 7, the container-credentials endpoint.

@@ -272,3 +272,30 @@ pub fn run(world: &World, profile: &str, runs: usize) -> Result<ShimFigures> {
             .len(),
     })
 }
+
+/// The shim's warm call against two daemons, one run on each in turn (which goes first
+/// alternates), so both see the same moments of the machine: a difference of a few percent
+/// is then the daemons', not the machine drifting between rounds.
+pub fn paired(a: &World, b: &World, profile: &str, runs: usize) -> Result<(Summary, Summary)> {
+    let mut cmds = [a.cred_command(profile), b.cred_command(profile)];
+    let mut times: [Vec<Duration>; 2] = Default::default();
+    for i in 0..runs + 20 {
+        for k in 0..2 {
+            let which = (i + k) % 2;
+            let r = run_once(&mut cmds[which])?;
+            if r.code != 0 {
+                return Err(format!(
+                    "ssoagent-cred --profile {profile} exited {}: {}",
+                    r.code,
+                    String::from_utf8_lossy(&r.stderr).trim()
+                ));
+            }
+            // The first 20 of each warm up (the first fetches).
+            if i >= 20 {
+                times[which].push(r.wall);
+            }
+        }
+    }
+    let [ta, tb] = times;
+    Ok((summarize(ta), summarize(tb)))
+}
