@@ -43,7 +43,10 @@ impl WhoFields {
             let raw = |v: String| RawValue::from_string(v).expect("serde_json made it");
             let ancestors = (!r.ancestors.is_empty())
                 .then(|| raw(serde_json::to_string(&r.ancestors).expect("JSON")));
-            (raw(serde_json::to_string(&caller).expect("JSON")), ancestors)
+            (
+                raw(serde_json::to_string(&caller).expect("JSON")),
+                ancestors,
+            )
         })
     }
 }

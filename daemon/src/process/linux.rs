@@ -61,7 +61,13 @@ impl Handle {
     /// One `read` of a file in the directory (procfs gives these files whole in one read).
     fn read(&self, name: &CStr, buf: &mut [u8]) -> Option<usize> {
         // SAFETY: a NUL-terminated name relative to our open directory.
-        let fd = unsafe { libc::openat(self.0.as_raw_fd(), name.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        let fd = unsafe {
+            libc::openat(
+                self.0.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
         if fd < 0 {
             return None;
         }

@@ -26,9 +26,8 @@ fn stat(pid: i32) -> Option<(i32, u64)> {
     // SAFETY: proc_pidinfo writes at most `size` bytes into `info`.
     let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::proc_bsdinfo>() as i32;
-    let n = unsafe {
-        libc::proc_pidinfo(pid, libc::PROC_PIDTBSDINFO, 0, (&raw mut info).cast(), size)
-    };
+    let n =
+        unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDTBSDINFO, 0, (&raw mut info).cast(), size) };
     (n == size).then(|| {
         let start = info.pbi_start_tvsec * 1_000_000 + info.pbi_start_tvusec;
         (info.pbi_ppid as i32, start)

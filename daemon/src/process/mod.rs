@@ -130,40 +130,63 @@ impl ConnCaller {
     }
 }
 
-/// Callers resolved when their event was published ([`remember`]), for the audit writer to
-/// find ([`recall`]): by the time it writes, an `ssoagentctl lock` may have exited.
-static REMEMBERED: Mutex<Option<HashMap<i32, (Instant, Arc<Resolved>)>>> = Mutex::new(None);
+/// A small map whose entries last `ttl`; expired ones are swept once it holds `room`.
+struct Recent<K, V> {
+    ttl: Duration,
+    room: usize,
+    map: Mutex<Option<HashMap<K, (Instant, V)>>>,
+}
 
-/// How long a remembered caller is kept for its record.
-const REMEMBER: Duration = Duration::from_secs(10);
+impl<K: std::hash::Hash + Eq, V: Clone> Recent<K, V> {
+    const fn new(ttl: Duration, room: usize) -> Self {
+        Self {
+            ttl,
+            room,
+            map: Mutex::new(None),
+        }
+    }
+
+    fn get(&self, k: &K) -> Option<V> {
+        let map = self.map.lock().unwrap();
+        let (at, v) = map.as_ref()?.get(k)?;
+        (at.elapsed() < self.ttl).then(|| v.clone())
+    }
+
+    fn insert(&self, k: K, v: V) {
+        let mut map = self.map.lock().unwrap();
+        let map = map.get_or_insert_default();
+        if map.len() >= self.room {
+            map.retain(|_, (at, _)| at.elapsed() < self.ttl);
+        }
+        map.insert(k, (Instant::now(), v));
+    }
+}
+
+/// Callers resolved when their event was published ([`remember`]), for the audit writer to
+/// find ([`recall`]): by the time it writes, an `ssoagentctl lock` may have exited. Kept
+/// 10 s, by pid.
+static REMEMBERED: Recent<i32, Arc<Resolved>> = Recent::new(Duration::from_secs(10), 64);
 
 /// Resolves a caller now, while it waits for its answer, for the record of its event.
 /// Every publish of such an event remembers afresh, so an entry is never another process's.
 pub fn remember(caller: &Caller) {
-    let Some(pid) = caller.pid else { return };
-    let who = Arc::new(resolve(caller));
-    let mut map = REMEMBERED.lock().unwrap();
-    let map = map.get_or_insert_default();
-    if map.len() >= 64 {
-        map.retain(|_, (at, _)| at.elapsed() < REMEMBER);
+    if let Some(pid) = caller.pid {
+        REMEMBERED.insert(pid, Arc::new(resolve(caller)));
     }
-    map.insert(pid, (Instant::now(), who));
 }
 
 /// The caller [`remember`]ed for an event, if it was.
 pub fn recall(caller: &Caller) -> Option<Arc<Resolved>> {
-    let pid = caller.pid?;
-    let map = REMEMBERED.lock().unwrap();
-    let (at, who) = map.as_ref()?.get(&pid)?;
-    (at.elapsed() < REMEMBER && who.uid == caller.uid).then(|| who.clone())
+    REMEMBERED
+        .get(&caller.pid?)
+        .filter(|who| who.uid == caller.uid)
 }
 
-type ChainCache = HashMap<(i32, u64), (Instant, Vec<Proc>)>;
+/// Parent chains by the parent's pid and start time (a recycled pid is another process).
+static ANCESTORS: Recent<(i32, u64), Vec<Proc>> = Recent::new(REUSE, 256);
 
-static ANCESTORS: Mutex<Option<ChainCache>> = Mutex::new(None);
-
-/// The chain above a caller, nearest first, from the cache when its parent (pid and start
-/// time: a recycled pid is another process) was walked within [`REUSE`].
+/// The chain above a caller, nearest first, from the cache when its parent was walked
+/// within [`REUSE`].
 fn ancestors_of(ppid: i32) -> Vec<Proc> {
     if ppid <= 0 {
         return Vec::new();
@@ -171,11 +194,8 @@ fn ancestors_of(ppid: i32) -> Vec<Proc> {
     let parent = sys::Handle::open(ppid);
     let stat = parent.as_ref().and_then(sys::Handle::stat);
     let key = stat.map(|(_, start)| (ppid, start));
-    if let Some(k) = key
-        && let Some((at, chain)) = ANCESTORS.lock().unwrap().get_or_insert_default().get(&k)
-        && at.elapsed() < REUSE
-    {
-        return chain.clone();
+    if let Some(chain) = key.and_then(|k| ANCESTORS.get(&k)) {
+        return chain;
     }
     let mut chain = vec![proc_of(ppid, parent.as_ref(), stat)];
     let mut next = chain[0].ppid;
@@ -185,12 +205,7 @@ fn ancestors_of(ppid: i32) -> Vec<Proc> {
         chain.push(p);
     }
     if let Some(k) = key {
-        let mut cache = ANCESTORS.lock().unwrap();
-        let cache = cache.get_or_insert_default();
-        if cache.len() >= 256 {
-            cache.retain(|_, (at, _)| at.elapsed() < REUSE);
-        }
-        cache.insert(k, (Instant::now(), chain.clone()));
+        ANCESTORS.insert(k, chain.clone());
     }
     chain
 }
@@ -209,7 +224,10 @@ fn proc_of(pid: i32, h: Option<&sys::Handle>, stat: Option<(i32, u64)>) -> Proc 
     Proc {
         pid,
         exe: h.and_then(sys::Handle::exe).unwrap_or_default(),
-        argv: h.and_then(sys::Handle::argv).map(cap_argv).unwrap_or_default(),
+        argv: h
+            .and_then(sys::Handle::argv)
+            .map(cap_argv)
+            .unwrap_or_default(),
         start,
         ppid,
     }

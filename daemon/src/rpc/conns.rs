@@ -6,9 +6,9 @@
 
 use std::{
     collections::HashMap,
+    future::Future,
     io,
     os::fd::{AsRawFd, RawFd},
-    future::Future,
     pin::Pin,
     sync::{
         Arc, Mutex,

@@ -36,7 +36,11 @@ pub fn check(activity: &Activity, mut req: Request<()>) -> Result<Request<()>, S
 
 #[cfg(unix)]
 fn peer_of<T>(req: &Request<T>) -> Option<Caller> {
-    let cred = req.extensions().get::<super::conns::ConnInfo>()?.uds.peer_cred?;
+    let cred = req
+        .extensions()
+        .get::<super::conns::ConnInfo>()?
+        .uds
+        .peer_cred?;
     Some(Caller {
         uid: cred.uid(),
         pid: cred.pid(),
@@ -47,7 +51,12 @@ fn peer_of<T>(req: &Request<T>) -> Option<Caller> {
 /// `None` elsewhere, where each request resolves its own).
 #[cfg(unix)]
 pub fn conn_caller<T>(req: &Request<T>) -> Option<Arc<ConnCaller>> {
-    Some(req.extensions().get::<super::conns::ConnInfo>()?.caller.clone())
+    Some(
+        req.extensions()
+            .get::<super::conns::ConnInfo>()?
+            .caller
+            .clone(),
+    )
 }
 
 #[cfg(windows)]
