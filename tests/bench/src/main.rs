@@ -22,7 +22,7 @@
 //!    aws-sso-util (see sdk.rs); and each binary's stripped size and peak RSS;
 //! 7. the container-credentials endpoint: warm GETs and a herd of GETs (see ecs.rs).
 //!
-//! 7. what the audit log and one policy rule cost: the shim's warm call and 64-connection
+//! 8. what the audit log and one policy rule cost: the shim's warm call and 64-connection
 //!    throughput against a daemon with `audit = false`, and audit bytes per request
 //!    (`--audit` runs this section alone).
 //!
