@@ -114,8 +114,7 @@ pub enum Event {
     },
 }
 
-/// The sending side; cheap to clone.
-/// The bus: every event, and beside it the few a human is told about on the desktop
+/// The bus (the sending side; cheap to clone): every event, and beside it the few a human is told about on the desktop
 /// (`pending`, `locked_hit`, `ending`), so the notifier is not woken for each credential
 /// issued.
 #[derive(Clone, Debug)]
@@ -135,13 +134,12 @@ impl Default for Events {
 }
 
 impl Event {
-    /// The caller of an event that carries no resolved caller (`who`), if it has a caller.
-    pub fn unresolved_caller(&self) -> Option<Caller> {
+    /// The caller of an event made by a human's command (lock, unlock, login, mfa, ecs,
+    /// approve), whose record names a process that may exit before the writer gets to it.
+    /// Credential requests' events carry their caller resolved (`who`) when it is needed, so
+    /// the request path reads nothing more.
+    pub fn command_caller(&self) -> Option<Caller> {
         match self {
-            Event::Issued { caller, who, .. }
-            | Event::LockedHit { caller, who, .. }
-            | Event::Denied { caller, who, .. }
-            | Event::Pending { caller, who, .. } => who.is_none().then_some(*caller),
             Event::Unlocked { caller, .. }
             | Event::Locked { caller, .. }
             | Event::LoggedOut { caller, .. }
@@ -150,7 +148,12 @@ impl Event {
             | Event::EcsGranted { caller, .. }
             | Event::EcsRevoked { caller, .. }
             | Event::Approved { caller, .. } => Some(*caller),
-            Event::RefreshFailed { .. } | Event::Ending { .. } => None,
+            Event::Issued { .. }
+            | Event::LockedHit { .. }
+            | Event::Denied { .. }
+            | Event::Pending { .. }
+            | Event::RefreshFailed { .. }
+            | Event::Ending { .. } => None,
         }
     }
 
@@ -165,10 +168,9 @@ impl Event {
 
 impl Events {
     pub fn publish(&self, e: Event) {
-        // A caller the record needs (ssoagentctl's lock, unlock...) is read now, while it
-        // waits for its answer: the writer may get to the record after it exited. Credential
-        // requests carry theirs already.
-        if let Some(c) = e.unresolved_caller()
+        // The caller of a command (ssoagentctl's lock, unlock...) is read now, while it waits
+        // for its answer: the writer may get to the record after it exited.
+        if let Some(c) = e.command_caller()
             && self.all.receiver_count() > 0
         {
             crate::process::remember(&c);

@@ -12,8 +12,8 @@ use std::{
 const STAT_BUF: usize = 2048;
 /// `/proc/PID/cmdline` is read this far; the argv kept is capped lower (`MAX_ARGV_BYTES`).
 const CMDLINE_BUF: usize = 4096;
-/// Paths longer than this are recorded cut (a `PATH_MAX` path is exceptional).
-const LINK_BUF: usize = 1024;
+/// The longest path a link can hold.
+const LINK_BUF: usize = libc::PATH_MAX as usize;
 
 pub struct Handle(OwnedFd);
 

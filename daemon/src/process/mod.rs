@@ -4,9 +4,9 @@
 //! which aws CLI, terraform, python or coding agent asked).
 //!
 //! Linux reads `/proc` once per connection and second (a few small files per process, no
-//! subprocess; see [`ConnCaller`]). macOS
-//! uses `proc_pidpath` and `KERN_PROCARGS2` (written and compiled, not exercised here). A
-//! process that exited before it was resolved is recorded with what was known (its pid).
+//! subprocess; see [`ConnCaller`]). macOS uses `proc_pidpath` and `KERN_PROCARGS2` (written
+//! and compiled, not exercised here). A process that exited before it was resolved is
+//! recorded with what was known (its pid).
 
 use std::{
     collections::HashMap,
