@@ -42,7 +42,7 @@ impl WhoFields {
             };
             let raw = |v: String| RawValue::from_string(v).expect("serde_json made it");
             let ancestors = (!r.ancestors.is_empty())
-                .then(|| raw(serde_json::to_string(&r.ancestors).expect("JSON")));
+                .then(|| raw(serde_json::to_string(&*r.ancestors).expect("JSON")));
             (
                 raw(serde_json::to_string(&caller).expect("JSON")),
                 ancestors,
@@ -310,7 +310,8 @@ mod tests {
                 exe: "/usr/bin/node".into(),
                 argv: vec!["node".into()],
                 ..Default::default()
-            }],
+            }]
+            .into(),
             ..Default::default()
         };
         let e = Event::Issued {

@@ -86,7 +86,7 @@ mod tests {
     fn first_match_wins_and_ancestors_count() {
         let who = Resolved {
             process: proc(30, "/usr/bin/ssoagent-cred"),
-            ancestors: vec![proc(20, "/usr/bin/node"), proc(10, "/usr/bin/bash")],
+            ancestors: vec![proc(20, "/usr/bin/node"), proc(10, "/usr/bin/bash")].into(),
             ..Default::default()
         };
         let rules = vec![

@@ -17,6 +17,36 @@ const LINK_BUF: usize = libc::PATH_MAX as usize;
 
 pub struct Handle(OwnedFd);
 
+/// A pidfd: names one process for as long as it is held, whatever later gets its pid.
+pub struct Pidfd(OwnedFd);
+
+/// A pidfd for `pid`, `None` when it is gone (or the kernel predates pidfds, 5.3).
+pub fn pidfd(pid: i32) -> Option<Pidfd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+    // SAFETY: fd is a fresh descriptor nobody else owns.
+    Some(Pidfd(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+impl Pidfd {
+    /// Whether the process still runs (or is a zombie not yet reaped: its pid is not free).
+    /// Signal 0 only checks; `EPERM` means it exists under another user.
+    pub fn alive(&self) -> bool {
+        // SAFETY: signal 0 with no siginfo sends nothing.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.0.as_raw_fd(),
+                0,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+}
+
 impl Handle {
     pub fn open(pid: i32) -> Option<Handle> {
         let path = format!("/proc/{pid}\0");

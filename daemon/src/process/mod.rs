@@ -57,7 +57,8 @@ pub struct Resolved {
     pub process: Proc,
     /// The caller's working directory; empty when unknown.
     pub cwd: String,
-    pub ancestors: Vec<Proc>,
+    /// Shared with every caller resolved with the same parent within [`REUSE`].
+    pub ancestors: Arc<[Proc]>,
     /// The audit log's JSON of this caller, made once and shared by the records of every
     /// request it makes (see `audit::record`).
     pub rendered: Rendered,
@@ -152,11 +153,16 @@ impl<K: std::hash::Hash + Eq, V: Clone> Recent<K, V> {
         (at.elapsed() < self.ttl).then(|| v.clone())
     }
 
+    /// Sweeps the expired entries once the map holds `room`, and starts afresh at twice
+    /// that (a burst of distinct keys within `ttl`): never more than `2 * room` entries.
     fn insert(&self, k: K, v: V) {
         let mut map = self.map.lock().unwrap();
         let map = map.get_or_insert_default();
         if map.len() >= self.room {
             map.retain(|_, (at, _)| at.elapsed() < self.ttl);
+        }
+        if map.len() >= 2 * self.room {
+            map.clear();
         }
         map.insert(k, (Instant::now(), v));
     }
@@ -182,21 +188,46 @@ pub fn recall(caller: &Caller) -> Option<Arc<Resolved>> {
         .filter(|who| who.uid == caller.uid)
 }
 
-/// Parent chains by the parent's pid and start time (a recycled pid is another process).
-static ANCESTORS: Recent<(i32, u64), Vec<Proc>> = Recent::new(REUSE, 256);
+/// A parent walked, with what tells that its pid still names it.
+struct Parent {
+    /// Linux: held open, it answers with one system call whether that very process still
+    /// runs. `None` elsewhere (or on kernels before 5.3): its start time is read again.
+    pidfd: Option<sys::Pidfd>,
+    pid: i32,
+    start: u64,
+    chain: Arc<[Proc]>,
+}
+
+impl Parent {
+    /// Still the process walked: a pid is free for reuse only once its process is gone.
+    fn holds(&self) -> bool {
+        match &self.pidfd {
+            Some(fd) => fd.alive(),
+            None => start_time(self.pid) == Some(self.start),
+        }
+    }
+}
+
+/// Parent chains by the parent's pid. At most 64 entries (and as many pidfds held).
+static ANCESTORS: Recent<i32, Arc<Parent>> = Recent::new(REUSE, 32);
 
 /// The chain above a caller, nearest first, from the cache when its parent was walked
-/// within [`REUSE`].
-fn ancestors_of(ppid: i32) -> Vec<Proc> {
+/// within [`REUSE`] and still runs. A herd of shims from one parent reads only its own
+/// `/proc` entries and asks one question about the parent.
+fn ancestors_of(ppid: i32) -> Arc<[Proc]> {
     if ppid <= 0 {
-        return Vec::new();
+        return Arc::default();
     }
+    if let Some(hit) = ANCESTORS.get(&ppid)
+        && hit.holds()
+    {
+        return hit.chain.clone();
+    }
+    // Taken before the parent is read, so it names the process read (if that one is gone
+    // by then, the pidfd says so and the entry is never used).
+    let pidfd = sys::pidfd(ppid);
     let parent = sys::Handle::open(ppid);
     let stat = parent.as_ref().and_then(sys::Handle::stat);
-    let key = stat.map(|(_, start)| (ppid, start));
-    if let Some(chain) = key.and_then(|k| ANCESTORS.get(&k)) {
-        return chain;
-    }
     let mut chain = vec![proc_of(ppid, parent.as_ref(), stat)];
     let mut next = chain[0].ppid;
     while next > 0 && chain.len() < MAX_ANCESTORS {
@@ -204,8 +235,15 @@ fn ancestors_of(ppid: i32) -> Vec<Proc> {
         next = p.ppid;
         chain.push(p);
     }
-    if let Some(k) = key {
-        ANCESTORS.insert(k, chain.clone());
+    let chain: Arc<[Proc]> = chain.into();
+    if let Some((_, start)) = stat {
+        let entry = Parent {
+            pidfd,
+            pid: ppid,
+            start,
+            chain: chain.clone(),
+        };
+        ANCESTORS.insert(ppid, Arc::new(entry));
     }
     chain
 }
@@ -281,6 +319,15 @@ mod sys;
 mod sys {
     /// Elsewhere nothing is known about a caller beyond its pid.
     pub struct Handle;
+    pub struct Pidfd;
+    pub fn pidfd(_: i32) -> Option<Pidfd> {
+        None
+    }
+    impl Pidfd {
+        pub fn alive(&self) -> bool {
+            false
+        }
+    }
     impl Handle {
         pub fn open(_: i32) -> Option<Handle> {
             None
@@ -336,7 +383,40 @@ mod tests {
         assert!(!r.cwd.is_empty());
         assert!(!r.ancestors.is_empty());
         assert!(start_time(me).is_some());
+        let again = resolve(&Caller {
+            uid: 0,
+            pid: Some(me),
+        });
+        assert!(
+            Arc::ptr_eq(&r.ancestors, &again.ancestors),
+            "the parent's chain comes from the cache while the parent runs"
+        );
         let gone = read(i32::MAX);
         assert_eq!((gone.pid, gone.exe.as_str()), (i32::MAX, ""));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_cached_parent_holds_while_it_runs_and_not_once_it_is_gone() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let start = start_time(pid).unwrap();
+        let parent = |pidfd| Parent {
+            pidfd,
+            pid,
+            start,
+            chain: Arc::default(),
+        };
+        let by_pidfd = parent(sys::pidfd(pid));
+        assert!(by_pidfd.pidfd.is_some(), "this kernel has pidfds");
+        let by_start = parent(None);
+        assert!(by_pidfd.holds() && by_start.holds());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!by_pidfd.holds(), "a reaped process's pidfd says it is gone");
+        assert!(!by_start.holds());
     }
 }

@@ -30,8 +30,9 @@ use crate::process::ConnCaller;
 
 /// At most this many connections, whatever the file limit allows.
 pub const MAX_CONNECTIONS: usize = 1024;
-/// File descriptors kept free for everything else (store, AWS connections, log).
-const FD_RESERVE: u64 = 64;
+/// File descriptors kept free for everything else (store, AWS connections, log, and the
+/// pidfds of up to 64 cached parents: `process`).
+const FD_RESERVE: u64 = 128;
 
 /// The connection cap for this process: [`MAX_CONNECTIONS`], or fewer when the open-files
 /// limit is lower (after raising the soft limit as far as the hard one allows).

@@ -635,7 +635,7 @@ fn a_thousand_idle_connections_do_not_stop_the_daemon() {
 }
 
 /// More idle connections than the daemon can hold (its open-files limit cut to 256, so its
-/// connection cap is 192): the least recently active ones are closed to make room, the cap is
+/// connection cap is 128): the least recently active ones are closed to make room, the cap is
 /// logged once, and a fresh shim still gets credentials. Before, the daemon ran out of file
 /// descriptors, spun on EMFILE and never accepted the shim.
 #[test]
@@ -680,7 +680,7 @@ fn idle_connections_beyond_the_cap_do_not_keep_a_fresh_shim_out() {
     w.creds("prod");
     let fds = open_fds(pid);
     eprintln!(
-        "{CONNECTIONS} idle connections against a cap of 192: {fds} fds open, a call took {took:?}"
+        "{CONNECTIONS} idle connections against a cap of 128: {fds} fds open, a call took {took:?}"
     );
     assert!(fds < DAEMON_FILES as usize, "{fds} fds open");
     assert!(running(pid));
