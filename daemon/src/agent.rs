@@ -154,7 +154,7 @@ impl Agent {
         &self,
         caller: Caller,
         profile: &str,
-    ) -> Result<(Chain, Arc<RoleCredentials>)> {
+    ) -> Result<(Arc<Chain>, Arc<RoleCredentials>)> {
         self.credentials_on(caller, None, profile).await
     }
 
@@ -165,7 +165,7 @@ impl Agent {
         caller: Caller,
         conn: Option<&process::ConnCaller>,
         profile: &str,
-    ) -> Result<(Chain, Arc<RoleCredentials>)> {
+    ) -> Result<(Arc<Chain>, Arc<RoleCredentials>)> {
         let chain = self.config.profile(profile).await?;
         let who = match conn {
             _ if !self.resolve_callers => Arc::new(process::Resolved::default()),

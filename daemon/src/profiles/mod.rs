@@ -12,6 +12,7 @@ mod providers;
 mod resolve;
 
 use std::{
+    collections::HashMap,
     path::PathBuf,
     sync::{Arc, Mutex},
     time::SystemTime,
@@ -30,12 +31,20 @@ use crate::error::{Error, Result};
 /// The parsed config, cached by the file's modification time and size.
 pub struct AwsConfig {
     path: PathBuf,
-    cached: Mutex<Option<(FileStamp, Arc<ProfileSet>)>>,
+    cached: Mutex<Option<Parsed>>,
     /// The agent config's OIDC providers (sessions beside the `[sso-session]`s).
     providers: Providers,
 }
 
 type FileStamp = Option<(SystemTime, u64)>;
+
+/// One parse of the file, and the profiles resolved from it so far: a request for a profile
+/// then costs one `stat` of the file and a map lookup.
+struct Parsed {
+    stamp: FileStamp,
+    set: Arc<ProfileSet>,
+    chains: HashMap<String, Arc<Chain>>,
+}
 
 /// A config file larger than this is refused: parsing one costs ~20x its size in memory.
 const MAX_CONFIG_BYTES: u64 = 8 << 20;
@@ -86,10 +95,10 @@ impl AwsConfig {
                 MAX_CONFIG_BYTES >> 20
             )));
         }
-        if let Some((s, set)) = &*self.cached.lock().unwrap()
-            && *s == stamp
+        if let Some(p) = &*self.cached.lock().unwrap()
+            && p.stamp == stamp
         {
-            return Ok(set.clone());
+            return Ok(p.set.clone());
         }
         if stamp.is_none() && self.path.exists() {
             return Err(Error::config(format!(
@@ -102,17 +111,37 @@ impl AwsConfig {
             .await
             .map_err(|e| Error::config(describe_load_error(&e)))?;
         let set = Arc::new(set);
-        *self.cached.lock().unwrap() = Some((stamp, set.clone()));
+        *self.cached.lock().unwrap() = Some(Parsed {
+            stamp,
+            set: set.clone(),
+            chains: HashMap::new(),
+        });
         Ok(set)
     }
 
-    /// Resolves a profile by name into what the daemon needs to serve it.
-    pub async fn profile(&self, name: &str) -> Result<Chain> {
+    /// Resolves a profile by name into what the daemon needs to serve it (once per parse of
+    /// the file; errors are not kept, so a fixed file is seen at once).
+    pub async fn profile(&self, name: &str) -> Result<Arc<Chain>> {
         let set = self.load().await?;
+        let of_this_parse = |p: &Parsed| Arc::ptr_eq(&p.set, &set);
+        if let Some(p) = &*self.cached.lock().unwrap()
+            && of_this_parse(p)
+            && let Some(chain) = p.chains.get(name)
+        {
+            return Ok(chain.clone());
+        }
         let file = self.path.display().to_string();
         self.providers.check_clash(&set, &file)?;
-        self.providers
-            .fill(resolve(&set, name, &file, &mut Vec::new())?)
+        let chain = Arc::new(
+            self.providers
+                .fill(resolve(&set, name, &file, &mut Vec::new())?)?,
+        );
+        if let Some(p) = &mut *self.cached.lock().unwrap()
+            && of_this_parse(p)
+        {
+            p.chains.insert(name.to_string(), chain.clone());
+        }
+        Ok(chain)
     }
 
     /// A session by `[sso-session]` name or legacy start URL.

@@ -99,6 +99,31 @@ fn non_sso_profile_is_a_config_error() {
         .assert_failure(2, &["plain", "not an SSO profile"]);
 }
 
+/// The daemon keeps each profile it resolved until the file changes: an edit is served at
+/// once, a broken edit fails at once, and the fixed file is served again.
+#[test]
+fn a_profile_edited_while_the_daemon_runs_is_served_as_edited() {
+    let w = World::started();
+    w.unlock();
+    let read_only = w.creds("dev");
+    assert_eq!(w.creds("dev"), read_only, "served from the cache");
+    w.write_aws_config(&default_aws_config().replace("ReadOnly", "Admin"));
+    let admin = w.creds("dev");
+    assert_ne!(
+        admin.access_key_id, read_only.access_key_id,
+        "dev names another role now"
+    );
+    let broken = default_aws_config().replace("sso_session = work", "sso_session = nowhere");
+    w.write_aws_config(&broken);
+    w.cred(&["--profile", "dev"]).assert_failure(2, &["nowhere"]);
+    w.write_aws_config(&default_aws_config());
+    assert_ne!(
+        w.creds("dev").access_key_id,
+        admin.access_key_id,
+        "dev names its first role again"
+    );
+}
+
 #[test]
 fn broken_aws_config_is_a_config_error() {
     let w = World::started();
