@@ -188,11 +188,12 @@ impl Agent {
             }
             Action::Allow => {}
         }
+        let (rule, max_lifetime) = (v.rule, v.max_lifetime);
         let req = creds::Request {
             caller,
             who: self.resolve_callers.then_some(who),
-            rule: v.rule,
-            max_lifetime: v.max_lifetime,
+            rule,
+            max_lifetime,
         };
         let creds = self.creds.get(req, &chain).await?;
         Ok((chain, creds))

@@ -79,7 +79,7 @@ impl Policy {
         self.rules.is_empty()
     }
 
-    pub fn decide(&self, profile: &str, who: &Resolved) -> Verdict {
+    pub fn decide<'a>(&self, profile: &str, who: &'a Resolved) -> Verdict<'a> {
         rules::decide(&self.rules, profile, who)
     }
 
@@ -88,7 +88,7 @@ impl Policy {
         let rule = v.rule.clone().expect("a deny comes from a rule");
         let message = format!(
             "profile '{profile}' refused for {} (pid {}) by rule {} of {}",
-            shown_exe(&v.matched),
+            shown_exe(v.matched),
             v.matched.pid,
             rule.index,
             self.config_path.display()
@@ -111,7 +111,7 @@ impl Policy {
         caller: Caller,
         profile: &str,
         who: &Arc<Resolved>,
-        v: &Verdict,
+        v: &Verdict<'_>,
         w: &Window,
     ) -> Result<()> {
         let rule = v.rule.clone().expect("a confirm comes from a rule");
@@ -119,7 +119,7 @@ impl Policy {
             profile,
             session: &w.session,
             generation: w.generation,
-            matched: &v.matched,
+            matched: v.matched,
             caller_pid: who.process.pid,
             rule: &rule,
         };
@@ -130,7 +130,7 @@ impl Policy {
         let (pending, new) = self.approvals.pending(&ask, now);
         let message = format!(
             "profile '{profile}' for {} (pid {}) needs a human's approval (rule {} of {}); a human must run: {}",
-            shown_exe(&v.matched),
+            shown_exe(v.matched),
             v.matched.pid,
             rule.index,
             self.config_path.display(),

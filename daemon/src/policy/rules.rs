@@ -11,12 +11,12 @@ use crate::{
 
 /// What the rules say about one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Verdict {
+pub struct Verdict<'a> {
     pub action: Action,
     /// The deciding rule; `None` when no rule matched (allowed).
     pub rule: Option<RuleRef>,
     /// The process the rule matched: the caller, or the ancestor a `callers` glob named.
-    pub matched: Proc,
+    pub matched: &'a Proc,
     pub max_lifetime: Option<Duration>,
 }
 
@@ -36,7 +36,7 @@ fn selects<'a>(rule: &RuleConfig, who: &'a Resolved) -> Option<&'a Proc> {
 }
 
 /// First match wins; no match allows.
-pub fn decide(rules: &[RuleConfig], profile: &str, who: &Resolved) -> Verdict {
+pub fn decide<'a>(rules: &[RuleConfig], profile: &str, who: &'a Resolved) -> Verdict<'a> {
     for (i, r) in rules.iter().enumerate() {
         if !r.profiles.iter().any(|g| glob_match(g, profile)) {
             continue;
@@ -48,7 +48,7 @@ pub fn decide(rules: &[RuleConfig], profile: &str, who: &Resolved) -> Verdict {
                     index: i + 1,
                     text: r.text(),
                 }),
-                matched: p.clone(),
+                matched: p,
                 max_lifetime: r.max_lifetime,
             };
         }
@@ -56,7 +56,7 @@ pub fn decide(rules: &[RuleConfig], profile: &str, who: &Resolved) -> Verdict {
     Verdict {
         action: Action::Allow,
         rule: None,
-        matched: who.process.clone(),
+        matched: &who.process,
         max_lifetime: None,
     }
 }
