@@ -123,7 +123,7 @@ impl Agent {
     }
 
     /// What happens in the core, as it happens.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Event>> {
         self.events.subscribe()
     }
 

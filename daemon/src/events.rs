@@ -119,8 +119,9 @@ pub enum Event {
 /// issued.
 #[derive(Clone, Debug)]
 pub struct Events {
-    all: broadcast::Sender<Event>,
-    alerts: broadcast::Sender<Event>,
+    /// Shared, not cloned, by each subscriber that receives it.
+    all: broadcast::Sender<Arc<Event>>,
+    alerts: broadcast::Sender<Arc<Event>>,
 }
 
 impl Default for Events {
@@ -176,18 +177,19 @@ impl Events {
             crate::process::remember(&c);
         }
         // No subscriber is not an error.
+        let e = Arc::new(e);
         if e.is_alert() && self.alerts.receiver_count() > 0 {
             let _ = self.alerts.send(e.clone());
         }
         let _ = self.all.send(e);
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.all.subscribe()
     }
 
     /// Only the events [`Event::is_alert`] picks.
-    pub fn subscribe_alerts(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe_alerts(&self) -> broadcast::Receiver<Arc<Event>> {
         self.alerts.subscribe()
     }
 }

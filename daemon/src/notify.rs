@@ -6,7 +6,7 @@
 
 use std::{
     collections::HashMap,
-    sync::mpsc,
+    sync::{Arc, mpsc},
     time::{Duration, SystemTime},
 };
 
@@ -33,7 +33,7 @@ pub struct Note {
 }
 
 /// Starts the notifier (nothing for `off`).
-pub fn spawn(mut events: Receiver<Event>, mode: Notify, clock: SharedClock) {
+pub fn spawn(mut events: Receiver<Arc<Event>>, mode: Notify, clock: SharedClock) {
     if mode == Notify::Off {
         return;
     }

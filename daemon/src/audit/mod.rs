@@ -6,7 +6,7 @@
 pub mod record;
 pub mod writer;
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 use tokio::sync::broadcast::{
     Receiver,
@@ -28,7 +28,7 @@ const BATCH: usize = 64 * 1024;
 pub const FILE: &str = "audit.jsonl";
 
 /// Starts the writer thread on the bus.
-pub fn spawn(events: Receiver<Event>, state_dir: &Path, max_size: u64, clock: SharedClock) {
+pub fn spawn(events: Receiver<Arc<Event>>, state_dir: &Path, max_size: u64, clock: SharedClock) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::DirBuilderExt;
@@ -53,7 +53,7 @@ pub fn spawn(events: Receiver<Event>, state_dir: &Path, max_size: u64, clock: Sh
 /// the bus, so a busy daemon's requests publish without waking it: a few wake-ups and
 /// writes a second rather than one per request. (Callers that may be gone by then were
 /// resolved when their event was published: see `Events::publish`.)
-fn write_all(mut events: Receiver<Event>, mut file: AuditFile, clock: SharedClock) {
+fn write_all(mut events: Receiver<Arc<Event>>, mut file: AuditFile, clock: SharedClock) {
     loop {
         let first = match events.blocking_recv() {
             Ok(e) => e,
@@ -64,10 +64,11 @@ fn write_all(mut events: Receiver<Event>, mut file: AuditFile, clock: SharedCloc
             Err(RecvError::Closed) => return,
         };
         std::thread::sleep(GATHER);
-        let mut batch = Record::of(&first, clock.now()).line();
+        let mut batch = Vec::with_capacity(BATCH + 4096);
+        Record::of(&first, clock.now()).write_line(&mut batch);
         loop {
             match events.try_recv() {
-                Ok(e) => batch.extend(Record::of(&e, clock.now()).line()),
+                Ok(e) => Record::of(&e, clock.now()).write_line(&mut batch),
                 Err(TryRecvError::Lagged(n)) => {
                     warn!(lost = n, "the audit log fell behind; records were lost");
                 }

@@ -3,7 +3,7 @@
 //! adds one arm to [`Record::of`]. Never a secret: role credentials' secret key and session
 //! token, access and refresh tokens are not in any event, so they cannot be in a record.
 
-use std::{sync::Arc, time::SystemTime};
+use std::{borrow::Cow, sync::Arc, time::SystemTime};
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -66,44 +66,45 @@ impl Serialize for WhoFields {
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct RuleRecord {
+pub struct RuleRecord<'a> {
     pub index: usize,
-    pub text: String,
+    pub text: &'a str,
 }
 
+/// Borrows from its event: a record costs no copy of the event's strings.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
-pub struct Record {
+pub struct Record<'a> {
     pub time: String,
     pub event: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub session: Option<String>,
+    pub session: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub profile: Option<String>,
+    pub profile: Option<Cow<'a, str>>,
     /// `caller` and `ancestors`.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub who: Option<WhoFields>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_key_id: Option<String>,
+    pub access_key_id: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expiration: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<RuleRecord>,
+    pub rule: Option<RuleRecord<'a>>,
     /// A pending request's id (`pending`, `approved`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    pub id: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub message: Option<Cow<'a, str>>,
 }
 
 fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-impl Record {
+impl<'a> Record<'a> {
     /// The record of an event at `now`. The caller of an event without one resolved
     /// (ssoagentctl's lock, unlock...) was remembered when it was published (see
     /// `Events::publish`), else it is resolved here, if it still runs.
-    pub fn of(e: &Event, now: SystemTime) -> Record {
+    pub fn of(e: &'a Event, now: SystemTime) -> Record<'a> {
         let mut r = Record {
             time: rfc3339(now),
             ..Default::default()
@@ -120,9 +121,9 @@ impl Record {
             } => {
                 r.event = "issued";
                 r.set_who(caller, who);
-                r.session = Some(session.clone());
-                r.profile = Some(profile.clone());
-                r.access_key_id = Some(access_key_id.clone());
+                r.session = Some(session.into());
+                r.profile = Some(profile.into());
+                r.access_key_id = Some(access_key_id.into());
                 r.expiration = Some(rfc3339(*expiration));
                 r.rule = rule.as_ref().map(rule_record);
             }
@@ -134,8 +135,8 @@ impl Record {
             } => {
                 r.event = "locked_hit";
                 r.set_who(caller, who);
-                r.session = Some(session.clone());
-                r.profile = Some(profile.clone());
+                r.session = Some(session.into());
+                r.profile = Some(profile.into());
             }
             Event::Unlocked { caller, session } => r.session_event("unlocked", caller, session),
             Event::Locked { caller, session } => r.session_event("locked", caller, session),
@@ -143,8 +144,8 @@ impl Record {
             Event::Login { caller, session } => r.session_event("login", caller, session),
             Event::RefreshFailed { session, error } => {
                 r.event = "refresh_failed";
-                r.session = Some(session.clone());
-                r.message = Some(error.clone());
+                r.session = Some(session.into());
+                r.message = Some(error.into());
             }
             Event::Denied { .. } | Event::Pending { .. } | Event::Approved { .. } => {
                 r.policy_event(e);
@@ -158,19 +159,19 @@ impl Record {
                 minutes,
             } => {
                 r.event = "ending";
-                r.session = Some(session.clone());
+                r.session = Some(session.into());
                 r.expiration = Some(rfc3339(*until));
-                r.message = Some(format!(
+                r.message = Some(Cow::Owned(format!(
                     "session '{session}' ends within {minutes} minutes, at {}",
                     rfc3339(*until)
-                ));
+                )));
             }
         }
         r
     }
 
     /// The policy's events: `denied`, `pending`, `approved`.
-    fn policy_event(&mut self, e: &Event) {
+    fn policy_event(&mut self, e: &'a Event) {
         match e {
             Event::Denied {
                 caller,
@@ -181,9 +182,9 @@ impl Record {
             } => {
                 self.event = "denied";
                 self.set_who(caller, who);
-                self.profile = Some(profile.clone());
+                self.profile = Some(profile.into());
                 self.rule = Some(rule_record(rule));
-                self.message = Some(message.clone());
+                self.message = Some(message.into());
             }
             Event::Pending {
                 caller,
@@ -195,10 +196,10 @@ impl Record {
             } => {
                 self.event = "pending";
                 self.set_who(caller, who);
-                self.id = Some(id.clone());
-                self.profile = Some(profile.clone());
+                self.id = Some(id.into());
+                self.profile = Some(profile.into());
                 self.rule = Some(rule_record(rule));
-                self.message = Some(message.clone());
+                self.message = Some(message.into());
             }
             Event::Approved {
                 caller,
@@ -209,10 +210,10 @@ impl Record {
             } => {
                 self.event = "approved";
                 self.set_who(caller, &None);
-                self.id = Some(id.clone());
-                self.profile = Some(profile.clone());
+                self.id = Some(id.into());
+                self.profile = Some(profile.into());
                 self.rule = Some(rule_record(rule));
-                self.message = Some(message.clone());
+                self.message = Some(message.into());
             }
             _ => unreachable!("only policy events come here"),
         }
@@ -220,7 +221,7 @@ impl Record {
 
     /// MFA codes typed for role hops (`mfa`), container-credentials grants made and ended
     /// (`ecs_granted`, `ecs_revoked`, the grant's id in `id`).
-    fn bridge_event(&mut self, e: &Event) {
+    fn bridge_event(&mut self, e: &'a Event) {
         match e {
             Event::Mfa {
                 caller,
@@ -231,12 +232,12 @@ impl Record {
             } => {
                 self.event = "mfa";
                 self.set_who(caller, &None);
-                self.session = Some(session.clone());
-                self.profile = Some(profile.clone());
-                self.message = Some(match error {
+                self.session = Some(session.into());
+                self.profile = Some(profile.into());
+                self.message = Some(Cow::Owned(match error {
                     None => format!("MFA code for {mfa_serial} accepted"),
                     Some(why) => format!("MFA code for {mfa_serial} refused: {why}"),
-                });
+                }));
             }
             Event::EcsGranted {
                 caller,
@@ -245,22 +246,22 @@ impl Record {
             } => {
                 self.event = "ecs_granted";
                 self.set_who(caller, &None);
-                self.profile = Some(profile.clone());
-                self.id = Some(grant.clone());
+                self.profile = Some(profile.into());
+                self.id = Some(grant.into());
             }
             Event::EcsRevoked { caller, grant } => {
                 self.event = "ecs_revoked";
                 self.set_who(caller, &None);
-                self.id = Some(grant.clone());
+                self.id = Some(grant.into());
             }
             _ => unreachable!("only bridge events come here"),
         }
     }
 
-    fn session_event(&mut self, event: &'static str, caller: &Caller, session: &str) {
+    fn session_event(&mut self, event: &'static str, caller: &Caller, session: &'a str) {
         self.event = event;
         self.set_who(caller, &None);
-        self.session = Some(session.to_string());
+        self.session = Some(session.into());
     }
 
     fn set_who(&mut self, caller: &Caller, who: &Who) {
@@ -271,18 +272,17 @@ impl Record {
         self.who = Some(WhoFields(resolved));
     }
 
-    /// One JSON line, newline included.
-    pub fn line(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec(self).expect("a record is JSON");
-        v.push(b'\n');
-        v
+    /// Appends the record as one JSON line, newline included.
+    pub fn write_line(&self, out: &mut Vec<u8>) {
+        serde_json::to_writer(&mut *out, self).expect("a record is JSON");
+        out.push(b'\n');
     }
 }
 
-fn rule_record(r: &RuleRef) -> RuleRecord {
+fn rule_record(r: &RuleRef) -> RuleRecord<'_> {
     RuleRecord {
         index: r.index,
-        text: r.text.clone(),
+        text: &r.text,
     }
 }
 
@@ -329,7 +329,10 @@ mod tests {
                 text: "profiles=[\"prod\"] action=allow".into(),
             }),
         };
-        let v: serde_json::Value = serde_json::from_slice(&Record::of(&e, t).line()).unwrap();
+        let mut line = Vec::new();
+        Record::of(&e, t).write_line(&mut line);
+        assert_eq!(line.pop(), Some(b'\n'));
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
         assert_eq!(v["time"], "2026-11-01T00:00:00Z");
         assert_eq!(v["event"], "issued");
         assert_eq!(v["caller"]["exe"], "/usr/bin/ssoagent-cred");

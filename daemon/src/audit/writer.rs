@@ -63,22 +63,25 @@ impl AuditFile {
         let mut rest = lines;
         while !rest.is_empty() {
             let room = self.max_size.saturating_sub(self.size) as usize;
-            let mut take = 0;
-            for line in rest.split_inclusive(|b| *b == b'\n') {
-                if take + line.len() > room {
-                    break;
-                }
-                take += line.len();
-            }
+            // Usually the whole batch fits; else the lines up to the last newline that does
+            // (found from the limit backwards, not by walking every line of the batch).
+            let mut take = if rest.len() <= room {
+                rest.len()
+            } else {
+                rest[..room]
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map_or(0, |i| i + 1)
+            };
             if take == 0 {
                 if self.size > 0 {
                     self.rotate()?;
                     continue;
                 }
                 take = rest
-                    .split_inclusive(|b| *b == b'\n')
-                    .next()
-                    .map_or(0, <[u8]>::len);
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .map_or(rest.len(), |i| i + 1);
             }
             let f = self.file.as_mut().expect("opened above");
             f.write_all(&rest[..take])?;
@@ -154,6 +157,20 @@ mod tests {
             assert!(numbered(&path, i).exists(), "{i}");
         }
         assert!(!numbered(&path, KEEP + 1).exists());
+        // Every file holds whole lines only, within the size.
+        let files = std::iter::once(path.clone()).chain((1..=KEEP).map(|i| numbered(&path, i)));
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            assert!(text.len() <= 100 && text.ends_with('\n'), "{f:?}: {text:?}");
+            for line in text.lines() {
+                assert!(line.starts_with('{') && line.ends_with('}'), "{f:?}: {line:?}");
+            }
+        }
+        // A line longer than the limit gets a file of its own.
+        let long = format!("{{\"long\":\"{}\"}}\n", "x".repeat(200));
+        a.append(format!("{{\"a\":1}}\n{long}{{\"b\":2}}\n").as_bytes());
+        assert_eq!(std::fs::read_to_string(numbered(&path, 1)).unwrap(), long);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"b\":2}\n");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

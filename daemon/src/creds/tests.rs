@@ -151,11 +151,11 @@ async fn requests_publish_issued_and_locked_hits() {
         session: "work".into(),
         who: None,
     };
-    assert_eq!(events.try_recv().unwrap(), hit);
+    assert_eq!(events.try_recv().map(|e| (*e).clone()).unwrap(), hit);
     w.store_token(8 * 60 * MIN, true);
     w.unlock(Some(Duration::from_secs(600))).await;
     let c = w.creds.get(caller(), &dev).await.unwrap();
-    assert!(matches!(events.try_recv(), Ok(Event::Unlocked { .. })));
+    assert!(matches!(events.try_recv().map(|e| (*e).clone()), Ok(Event::Unlocked { .. })));
     let issued = Event::Issued {
         caller: caller(),
         profile: "dev".into(),
@@ -165,7 +165,7 @@ async fn requests_publish_issued_and_locked_hits() {
         expiration: c.expires_at,
         rule: None,
     };
-    assert_eq!(events.try_recv().unwrap(), issued);
+    assert_eq!(events.try_recv().map(|e| (*e).clone()).unwrap(), issued);
 }
 
 #[tokio::test]
@@ -188,7 +188,7 @@ async fn max_lifetime_caps_the_expiration_handed_out_and_published() {
     );
     assert_eq!(capped.access_key_id, full.access_key_id, "the same keys");
     assert!(
-        matches!(events.try_recv(), Ok(Event::Issued { expiration, .. }) if expiration == capped.expires_at)
+        matches!(events.try_recv().map(|e| (*e).clone()), Ok(Event::Issued { expiration, .. }) if expiration == capped.expires_at)
     );
 }
 
@@ -225,7 +225,7 @@ async fn a_window_that_ends_during_a_fetch_issues_nothing() {
         "nothing cached is served either"
     );
     assert!(
-        matches!(events.try_recv(), Ok(Event::LockedHit { .. })),
+        matches!(events.try_recv().map(|e| (*e).clone()), Ok(Event::LockedHit { .. })),
         "a locked hit, never an issue"
     );
 }
@@ -261,7 +261,7 @@ async fn an_mfa_hop_is_assumed_only_with_a_code_and_served_for_its_life() {
     assert!(c.access_key_id.starts_with("STS-MFA-"), "{c:?}");
     assert_eq!(t.expires_at, Some(c.expires_at));
     assert!(
-        matches!(events.try_recv(), Ok(Event::Mfa { profile, error: None, .. }) if profile == "deploy")
+        matches!(events.try_recv().map(|e| (*e).clone()), Ok(Event::Mfa { profile, error: None, .. }) if profile == "deploy")
     );
     // Served for its whole life, even inside the refresh window; then a human must act again.
     w.clock.advance(58 * MIN);

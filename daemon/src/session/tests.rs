@@ -91,7 +91,7 @@ async fn a_spent_refresh_token_expires_the_session_and_a_failed_one_keeps_the_to
         "a failed refresh keeps what is still valid"
     );
     assert!(
-        matches!(events.try_recv(), Ok(Event::RefreshFailed { session, .. }) if session == "work")
+        matches!(events.try_recv().map(|e| (*e).clone()), Ok(Event::RefreshFailed { session, .. }) if session == "work")
     );
     assert_eq!(
         w.stored_refresh_token().as_deref(),
@@ -120,8 +120,8 @@ async fn lock_and_logout_are_published() {
         caller: caller(),
         session: "work".into(),
     };
-    assert_eq!(events.try_recv().unwrap(), unlocked);
-    assert_eq!(events.try_recv().unwrap(), locked);
+    assert_eq!(events.try_recv().map(|e| (*e).clone()).unwrap(), unlocked);
+    assert_eq!(events.try_recv().map(|e| (*e).clone()).unwrap(), locked);
     // A second unlock after lock reuses the stored token (no login).
     assert_eq!(w.unlock(None).await.how, UnlockedBy::Stored);
 }
@@ -153,7 +153,7 @@ async fn with_presence_tty_a_reuse_needs_a_confirmation_from_a_terminal() {
         asked.prompt
     );
     assert_eq!(s.state(w.clock.now()), State::Locked, "nothing changed");
-    assert!(events.try_recv().is_err(), "no unlock published");
+    assert!(events.try_recv().map(|e| (*e).clone()).is_err(), "no unlock published");
     // "Confirmed" by a caller without a controlling terminal: not believed.
     w.terminal.store(false, std::sync::atomic::Ordering::SeqCst);
     let opts = UnlockOptions {
