@@ -27,6 +27,9 @@ pub struct AuditFigures {
     pub shim_off: Duration,
     pub rps_on: f64,
     pub rps_off: f64,
+    /// Each daemon's CPU time per request under that load (the writer thread's included).
+    pub cpu_on: Duration,
+    pub cpu_off: Duration,
     pub bytes_per_request: f64,
 }
 
@@ -60,22 +63,23 @@ pub fn run(bins: &Bins, rt: &Runtime, shim_runs: usize, load_secs: u64) -> Resul
     };
     let before = audit_bytes(&on);
     let (mut on_req, mut off_req, mut on_secs, mut off_secs) = (0, 0, 0.0, 0.0);
+    let (mut on_cpu, mut off_cpu) = (Duration::ZERO, Duration::ZERO);
     for round in 0..ROUNDS {
         for k in 0..2 {
             let audited = (round + k) % 2 == 0;
-            let r = rt.block_on(throughput::run(
-                if audited { &on } else { &off },
-                "load",
-                load,
-                None,
-            ))?;
+            let world = if audited { &on } else { &off };
+            let cpu = world.daemon_cpu()?;
+            let r = rt.block_on(throughput::run(world, "load", load, None))?;
             r.check()?;
+            let cpu = world.daemon_cpu()? - cpu;
             if audited {
                 on_req += r.requests();
                 on_secs += r.elapsed.as_secs_f64();
+                on_cpu += cpu;
             } else {
                 off_req += r.requests();
                 off_secs += r.elapsed.as_secs_f64();
+                off_cpu += cpu;
             }
         }
     }
@@ -87,6 +91,9 @@ pub fn run(bins: &Bins, rt: &Runtime, shim_runs: usize, load_secs: u64) -> Resul
         shim_off: s_off.p50,
         rps_on: on_req as f64 / on_secs,
         rps_off: off_req as f64 / off_secs,
+        // The rounds' 64 warm-up requests are in the CPU time too: a rounding error.
+        cpu_on: on_cpu / on_req.max(1) as u32,
+        cpu_off: off_cpu / off_req.max(1) as u32,
         // 64 warm-up requests a round are not counted in the samples but are audited.
         bytes_per_request: written as f64 / (on_req + 64 * ROUNDS as u64) as f64,
     })
@@ -123,6 +130,11 @@ pub fn report(report: &mut Report, r: Result<AuditFigures>) {
         ),
         "≥ 90 % of off",
         Verdict::target(share >= 0.9),
+    );
+    report.info(
+        S,
+        "daemon CPU per request, audit on / off",
+        format!("{} / {}", dur(f.cpu_on), dur(f.cpu_off)),
     );
     report.info(
         S,
