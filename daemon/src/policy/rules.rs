@@ -1,6 +1,6 @@
 //! Matching a request against the `[[rule]]`s: first match wins, no match allows.
 
-use std::time::Duration;
+use std::{borrow::Cow, time::Duration};
 
 use ssoagent_client::policy_config::{Action, RuleConfig, glob_match};
 
@@ -25,23 +25,36 @@ fn names(glob: &str, p: &Proc) -> bool {
     !p.exe.is_empty() && (glob_match(glob, p.basename()) || glob_match(glob, &p.exe))
 }
 
-/// The process a rule's `callers` select in a chain (nearest first), if any; a rule without
-/// `callers` selects the caller itself.
-fn selects<'a>(rule: &RuleConfig, who: &'a Resolved) -> Option<&'a Proc> {
+/// Where in the chain (0 the caller, then its ancestors nearest first) the process a rule's
+/// `callers` select is, if any; a rule without `callers` selects the caller itself.
+fn selects(rule: &RuleConfig, who: &Resolved) -> Option<usize> {
     if rule.callers.is_empty() {
-        return Some(&who.process);
+        return Some(0);
     }
     who.chain()
-        .find(|p| rule.callers.iter().any(|g| names(g, p)))
+        .position(|p| rule.callers.iter().any(|g| names(g, p)))
+}
+
+/// [`selects`] for every rule, worked out once per caller for these rules.
+fn selected<'a>(rules: &[RuleConfig], who: &'a Resolved) -> Cow<'a, [Option<usize>]> {
+    let work_out = || rules.iter().map(|r| selects(r, who)).collect();
+    let these = rules.as_ptr() as usize;
+    let (at, by_rule) = who.selected.0.get_or_init(|| (these, work_out()));
+    // Another rule set than the one remembered (only in tests): not from the memo.
+    if *at != these || by_rule.len() != rules.len() {
+        return Cow::Owned(work_out().into_vec());
+    }
+    Cow::Borrowed(by_rule)
 }
 
 /// First match wins; no match allows.
 pub fn decide<'a>(rules: &[RuleConfig], profile: &str, who: &'a Resolved) -> Verdict<'a> {
+    let selected = selected(rules, who);
     for (i, r) in rules.iter().enumerate() {
         if !r.profiles.iter().any(|g| glob_match(g, profile)) {
             continue;
         }
-        if let Some(p) = selects(r, who) {
+        if let Some(p) = selected[i].and_then(|k| who.chain().nth(k)) {
             return Verdict {
                 action: r.action,
                 rule: Some(RuleRef {
@@ -100,6 +113,10 @@ mod tests {
         assert_eq!((v.action, v.matched.pid), (Action::Confirm, 30));
         let v = decide(&rules, "dev", &who);
         assert_eq!((v.action, v.rule), (Action::Allow, None));
+        // What the callers globs select is kept with the caller for these rules only.
+        let other = vec![rule(&["prod"], &["bash"], Action::Deny)];
+        assert_eq!(decide(&other, "prod", &who).matched.pid, 10);
+        assert_eq!(decide(&rules, "prod", &who).matched.pid, 20);
         // A basename glob does not match a process whose exe is unknown.
         let gone = Resolved {
             process: proc(5, ""),

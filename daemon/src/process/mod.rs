@@ -10,7 +10,6 @@
 
 use std::{
     collections::HashMap,
-    path::Path,
     sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
@@ -43,9 +42,9 @@ pub struct Proc {
 impl Proc {
     /// The executable's file name (`node` for `/usr/bin/node`).
     pub fn basename(&self) -> &str {
-        Path::new(&self.exe)
-            .file_name()
-            .and_then(|n| n.to_str())
+        self.exe
+            .rsplit(std::path::is_separator)
+            .next()
             .unwrap_or(&self.exe)
     }
 }
@@ -61,7 +60,11 @@ pub struct Resolved {
     pub ancestors: Arc<[Proc]>,
     /// The audit log's JSON of this caller, made once and shared by the records of every
     /// request it makes (see `audit::record`).
-    pub rendered: Rendered,
+    pub rendered: Memo<(Box<RawValue>, Option<Box<RawValue>>)>,
+    /// Which process of the chain each rule's `callers` select, worked out once for the
+    /// rule set at that address (see `policy::rules`): a connection's requests do not
+    /// match the same globs against the same chain again.
+    pub selected: Memo<(usize, Box<[Option<usize>]>)>,
 }
 
 impl Resolved {
@@ -71,18 +74,18 @@ impl Resolved {
     }
 }
 
-/// A caller's `caller` object and `ancestors` array as JSON text, made on first use. Not
-/// part of what a caller is: two [`Resolved`] compare equal whether or not it is made.
+/// Something worked out from a resolved caller on first use and kept with it. Not part of
+/// what a caller is: two [`Resolved`] compare equal whether or not it is made.
 #[derive(Clone, Debug, Default)]
-pub struct Rendered(pub OnceLock<(Box<RawValue>, Option<Box<RawValue>>)>);
+pub struct Memo<T>(pub OnceLock<T>);
 
-impl PartialEq for Rendered {
+impl<T> PartialEq for Memo<T> {
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
 
-impl Eq for Rendered {}
+impl<T> Eq for Memo<T> {}
 
 /// Resolves a caller (never fails: what cannot be read stays empty).
 pub fn resolve(caller: &Caller) -> Resolved {
@@ -101,7 +104,8 @@ pub fn resolve(caller: &Caller) -> Resolved {
         process,
         cwd,
         ancestors,
-        rendered: Rendered::default(),
+        rendered: Memo::default(),
+        selected: Memo::default(),
     }
 }
 
