@@ -163,7 +163,10 @@ mod tests {
             let text = std::fs::read_to_string(&f).unwrap();
             assert!(text.len() <= 100 && text.ends_with('\n'), "{f:?}: {text:?}");
             for line in text.lines() {
-                assert!(line.starts_with('{') && line.ends_with('}'), "{f:?}: {line:?}");
+                assert!(
+                    line.starts_with('{') && line.ends_with('}'),
+                    "{f:?}: {line:?}"
+                );
             }
         }
         // A line longer than the limit gets a file of its own.

@@ -155,7 +155,10 @@ async fn requests_publish_issued_and_locked_hits() {
     w.store_token(8 * 60 * MIN, true);
     w.unlock(Some(Duration::from_secs(600))).await;
     let c = w.creds.get(caller(), &dev).await.unwrap();
-    assert!(matches!(events.try_recv().map(|e| (*e).clone()), Ok(Event::Unlocked { .. })));
+    assert!(matches!(
+        events.try_recv().map(|e| (*e).clone()),
+        Ok(Event::Unlocked { .. })
+    ));
     let issued = Event::Issued {
         caller: caller(),
         profile: "dev".into(),
@@ -225,7 +228,10 @@ async fn a_window_that_ends_during_a_fetch_issues_nothing() {
         "nothing cached is served either"
     );
     assert!(
-        matches!(events.try_recv().map(|e| (*e).clone()), Ok(Event::LockedHit { .. })),
+        matches!(
+            events.try_recv().map(|e| (*e).clone()),
+            Ok(Event::LockedHit { .. })
+        ),
         "a locked hit, never an issue"
     );
 }

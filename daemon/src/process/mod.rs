@@ -420,7 +420,10 @@ mod tests {
         assert!(by_pidfd.holds() && by_start.holds());
         child.kill().unwrap();
         child.wait().unwrap();
-        assert!(!by_pidfd.holds(), "a reaped process's pidfd says it is gone");
+        assert!(
+            !by_pidfd.holds(),
+            "a reaped process's pidfd says it is gone"
+        );
         assert!(!by_start.holds());
     }
 }

@@ -153,7 +153,10 @@ async fn with_presence_tty_a_reuse_needs_a_confirmation_from_a_terminal() {
         asked.prompt
     );
     assert_eq!(s.state(w.clock.now()), State::Locked, "nothing changed");
-    assert!(events.try_recv().map(|e| (*e).clone()).is_err(), "no unlock published");
+    assert!(
+        events.try_recv().map(|e| (*e).clone()).is_err(),
+        "no unlock published"
+    );
     // "Confirmed" by a caller without a controlling terminal: not believed.
     w.terminal.store(false, std::sync::atomic::Ordering::SeqCst);
     let opts = UnlockOptions {

@@ -115,7 +115,8 @@ fn a_profile_edited_while_the_daemon_runs_is_served_as_edited() {
     );
     let broken = default_aws_config().replace("sso_session = work", "sso_session = nowhere");
     w.write_aws_config(&broken);
-    w.cred(&["--profile", "dev"]).assert_failure(2, &["nowhere"]);
+    w.cred(&["--profile", "dev"])
+        .assert_failure(2, &["nowhere"]);
     w.write_aws_config(&default_aws_config());
     assert_ne!(
         w.creds("dev").access_key_id,
