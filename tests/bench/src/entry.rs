@@ -6,7 +6,7 @@
 mod bench;
 // The bench's modules name each other from the crate root (`crate::world`).
 #[cfg(unix)]
-use bench::{report, shim, throughput, world};
+use bench::{floor, report, shim, throughput, world};
 
 fn main() {
     #[cfg(unix)]

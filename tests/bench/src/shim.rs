@@ -2,9 +2,11 @@
 //! credentials, interleaved with `cat` of a file holding the same JSON (the floor of starting a
 //! process and reading its output), plus the shim's peak RSS and binary size.
 //!
-//! Two more figures split the shim's time: `ssoagent-cred --version` (starting this binary,
-//! no I/O), interleaved with the others, and the shim's work after start done in-process (a
-//! connect with its checks, one GetCredentials over HTTP/2 on the calling thread).
+//! Three more figures split the shim's time, interleaved with the others:
+//! `ssoagent-cred --version` (starting this binary, no I/O); the shim's work after start done
+//! in-process (a connect with its checks, one GetCredentials over HTTP/2 on the calling
+//! thread); and the same shim against a bare tonic server answering a fixed credential
+//! ([`crate::floor`]), what the daemon's stack costs without the daemon's work.
 //!
 //! Peak RSS is VmHWM read at the process's exit under ptrace: `wait4`'s `ru_maxrss` cannot be
 //! used, as it keeps the high-water mark of the address space before `exec` (for a child
@@ -20,6 +22,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use tokio::runtime::Runtime;
+
 use crate::{
     report::{Summary, summarize},
     world::{Result, World, check_credential_json, reap},
@@ -31,6 +35,8 @@ pub struct ShimFigures {
     pub cat: Summary,
     pub version: Summary,
     pub in_process: Summary,
+    /// The shim against the bare tonic server.
+    pub floor: Summary,
     /// Peak RSS of one shim process (median and max over [`RSS_RUNS`] runs), and of cat, KiB.
     pub shim_rss_kib: (u64, u64),
     pub cat_rss_kib: (u64, u64),
@@ -43,6 +49,9 @@ impl ShimFigures {
     }
     pub fn p99_ratio(&self) -> f64 {
         self.shim.p99.as_secs_f64() / self.cat.p99.as_secs_f64()
+    }
+    pub fn floor_ratio(&self) -> f64 {
+        self.floor.p50.as_secs_f64() / self.cat.p50.as_secs_f64()
     }
 }
 
@@ -187,7 +196,20 @@ fn cat_path() -> &'static str {
     }
 }
 
-pub fn run(world: &World, profile: &str, runs: usize) -> Result<ShimFigures> {
+/// The answer the floor server gives: the credentials the daemon printed.
+fn answer_of(json: &[u8]) -> Result<ssoagent_proto::v1::Credentials> {
+    let v: serde_json::Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    Ok(ssoagent_proto::v1::Credentials {
+        access_key_id: field("AccessKeyId"),
+        secret_access_key: field("SecretAccessKey"),
+        session_token: field("SessionToken"),
+        expiration: field("Expiration"),
+        region: String::new(),
+    })
+}
+
+pub fn run(world: &World, rt: &Runtime, profile: &str, runs: usize) -> Result<ShimFigures> {
     let mut shim = world.cred_command(profile);
     let check = |r: &Run| -> Result<()> {
         if r.code != 0 {
@@ -212,10 +234,14 @@ pub fn run(world: &World, profile: &str, runs: usize) -> Result<ShimFigures> {
         c
     };
     let mut cat = cat_command();
+    let floor_socket = crate::floor::start(rt, world, answer_of(&first.stdout)?)?;
+    let mut floor = world.cred_command(profile);
+    floor.env("SSOAGENT_SOCKET", &floor_socket);
 
     for _ in 0..20 {
         check(&run_once(&mut shim)?)?;
         run_once(&mut cat)?;
+        check(&run_once(&mut floor)?)?;
     }
 
     let mut version = world.command(world.bins.cred());
@@ -226,14 +252,15 @@ pub fn run(world: &World, profile: &str, runs: usize) -> Result<ShimFigures> {
 
     // Rotate which goes first, so none always runs on a just-warmed CPU or daemon.
     let socket = world.socket_path();
-    let mut times: [Vec<Duration>; 4] = Default::default();
+    let mut times: [Vec<Duration>; 5] = Default::default();
     for i in 0..runs {
-        for k in 0..4 {
-            let which = (i + k) % 4;
+        for k in 0..5 {
+            let which = (i + k) % 5;
             let cmd = match which {
                 0 => &mut shim,
                 1 => &mut cat,
                 2 => &mut version,
+                4 => &mut floor,
                 _ => {
                     times[3].push(in_process_call(&socket, profile)?);
                     continue;
@@ -253,18 +280,20 @@ pub fn run(world: &World, profile: &str, runs: usize) -> Result<ShimFigures> {
                 2 if r.code != 0 => {
                     return Err(format!("ssoagent-cred --version exited {}", r.code));
                 }
+                4 => check(&r)?,
                 _ => {}
             }
             times[which].push(r.wall);
         }
     }
-    let [shim_t, cat_t, version_t, in_process_t] = times;
+    let [shim_t, cat_t, version_t, in_process_t, floor_t] = times;
     Ok(ShimFigures {
         runs,
         shim: summarize(shim_t),
         cat: summarize(cat_t),
         version: summarize(version_t),
         in_process: summarize(in_process_t),
+        floor: summarize(floor_t),
         shim_rss_kib: rss_of(|| world.cred_command(profile))?,
         cat_rss_kib: rss_of(cat_command)?,
         binary_bytes: fs::metadata(world.bins.cred())
