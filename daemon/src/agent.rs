@@ -122,6 +122,11 @@ impl Agent {
         self.clock.clone()
     }
 
+    /// Whether requests resolve their callers (the audit log is on, or a rule may name one).
+    pub fn resolves_callers(&self) -> bool {
+        self.resolve_callers
+    }
+
     /// What happens in the core, as it happens.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Event>> {
         self.events.subscribe()

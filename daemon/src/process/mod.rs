@@ -122,6 +122,12 @@ const REUSE: Duration = Duration::from_secs(1);
 pub struct ConnCaller(Mutex<Option<(Instant, Arc<Resolved>)>>);
 
 impl ConnCaller {
+    /// Resolves the connection's caller now (at accept, before its first request is read).
+    pub fn prime(&self, caller: &Caller) {
+        let who = Arc::new(resolve(caller));
+        *self.0.lock().unwrap() = Some((Instant::now(), who));
+    }
+
     pub fn get(&self, caller: &Caller) -> Arc<Resolved> {
         let mut slot = self.0.lock().unwrap();
         if let Some((at, who)) = slot.as_ref()

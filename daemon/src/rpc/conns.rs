@@ -77,7 +77,7 @@ impl Conns {
     }
 
     /// Counts a new connection in, closing the idlest ones first when at the cap.
-    fn admit(self: &Arc<Self>, stream: UnixStream) -> Conn {
+    fn admit(self: &Arc<Self>, stream: UnixStream, caller: Arc<ConnCaller>) -> Conn {
         let state = Arc::new(ConnState {
             fd: stream.as_raw_fd(),
             last: AtomicU64::new(self.now()),
@@ -111,6 +111,7 @@ impl Conns {
             state,
             id,
             conns: self.clone(),
+            caller,
         }
     }
 
@@ -139,18 +140,35 @@ impl Conns {
 pub struct Incoming {
     listener: UnixListener,
     conns: Arc<Conns>,
+    /// Resolve each connection's caller as it is accepted (see [`Incoming::poll_next`]).
+    resolve: bool,
     backoff: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// How long accepting pauses after an accept error.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-pub fn incoming(listener: UnixListener, conns: Arc<Conns>) -> Incoming {
+pub fn incoming(listener: UnixListener, conns: Arc<Conns>, resolve: bool) -> Incoming {
     Incoming {
         listener,
         conns,
+        resolve,
         backoff: None,
     }
+}
+
+/// A connection's caller, resolved now when `resolve`: between its `connect` and its first
+/// request a client still has work to do (a fresh shim sets up HTTP/2), so reading its
+/// `/proc` entries here, on the accepting worker, overlaps that work instead of following it.
+fn caller_of(stream: &UnixStream, resolve: bool) -> Arc<ConnCaller> {
+    let caller = Arc::new(ConnCaller::default());
+    if resolve && let Ok(cred) = stream.peer_cred() {
+        caller.prime(&crate::caller::Caller {
+            uid: cred.uid(),
+            pid: cred.pid(),
+        });
+    }
+    caller
 }
 
 impl Stream for Incoming {
@@ -163,7 +181,10 @@ impl Stream for Incoming {
                 self.backoff = None;
             }
             match ready!(self.listener.poll_accept(cx)) {
-                Ok((stream, _)) => return Poll::Ready(Some(Ok(self.conns.admit(stream)))),
+                Ok((stream, _)) => {
+                    let caller = caller_of(&stream, self.resolve);
+                    return Poll::Ready(Some(Ok(self.conns.admit(stream, caller))));
+                }
                 Err(e) => {
                     warn!(error = %e, "cannot accept a connection; retrying shortly");
                     self.backoff = Some(Box::pin(tokio::time::sleep(ACCEPT_BACKOFF)));
@@ -179,6 +200,7 @@ pub struct Conn {
     state: Arc<ConnState>,
     id: u64,
     conns: Arc<Conns>,
+    caller: Arc<ConnCaller>,
 }
 
 impl Conn {
@@ -207,7 +229,7 @@ impl Connected for Conn {
     fn connect_info(&self) -> Self::ConnectInfo {
         ConnInfo {
             uds: self.stream.connect_info(),
-            caller: Arc::default(),
+            caller: self.caller.clone(),
         }
     }
 }
@@ -280,7 +302,7 @@ mod tests {
         let mut served = Vec::new();
         for _ in 0..2 {
             clients.push(UnixStream::connect(&path).await.unwrap());
-            served.push(conns.admit(listener.accept().await.unwrap().0));
+            served.push(conns.admit(listener.accept().await.unwrap().0, Arc::default()));
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         // The first one speaks: the second is now the idlest.
@@ -289,7 +311,7 @@ mod tests {
         let mut b = [0u8; 1];
         served[0].read_exact(&mut b).await.unwrap();
         clients.push(UnixStream::connect(&path).await.unwrap());
-        served.push(conns.admit(listener.accept().await.unwrap().0));
+        served.push(conns.admit(listener.accept().await.unwrap().0, Arc::default()));
         assert_eq!(conns.len(), 2);
         // The evicted one sees its end closed.
         let n = served[1].read(&mut b).await.unwrap();

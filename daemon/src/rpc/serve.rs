@@ -38,6 +38,8 @@ pub async fn serve(
     idle: Option<Duration>,
 ) -> anyhow::Result<()> {
     let activity = Activity::new(agent.clock());
+    #[cfg(unix)]
+    let resolve_at_accept = agent.resolves_callers();
     let ticker = {
         let agent = agent.clone();
         tokio::spawn(async move {
@@ -73,7 +75,11 @@ pub async fn serve(
         }
     };
     #[cfg(unix)]
-    let incoming = conns::incoming(listener, conns::Conns::new(conns::cap()));
+    let incoming = conns::incoming(
+        listener,
+        conns::Conns::new(conns::cap()),
+        resolve_at_accept,
+    );
     #[cfg(windows)]
     let (incoming, acceptor) = platform::incoming(listener);
     let server = tonic::transport::Server::builder()
