@@ -4,18 +4,7 @@ use std::ffi::CStr;
 
 pub struct Handle(i32);
 
-/// No pidfds here: a cached parent is checked by its start time.
-pub struct Pidfd;
-
-pub fn pidfd(_: i32) -> Option<Pidfd> {
-    None
-}
-
-impl Pidfd {
-    pub fn alive(&self) -> bool {
-        false
-    }
-}
+pub use super::no_pidfd::{Pidfd, pidfd};
 
 impl Handle {
     pub fn open(pid: i32) -> Option<Handle> {

@@ -317,6 +317,22 @@ fn parse_stat(stat: &str) -> Option<(i32, u64)> {
     Some((f.get(1)?.parse().ok()?, f.get(19)?.parse().ok()?))
 }
 
+/// Where there are no pidfds (macOS, elsewhere): a cached parent is checked by its start time.
+#[cfg(not(target_os = "linux"))]
+mod no_pidfd {
+    pub struct Pidfd;
+
+    pub fn pidfd(_: i32) -> Option<Pidfd> {
+        None
+    }
+
+    impl Pidfd {
+        pub fn alive(&self) -> bool {
+            false
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 #[path = "linux.rs"]
 mod sys;
@@ -329,15 +345,7 @@ mod sys;
 mod sys {
     /// Elsewhere nothing is known about a caller beyond its pid.
     pub struct Handle;
-    pub struct Pidfd;
-    pub fn pidfd(_: i32) -> Option<Pidfd> {
-        None
-    }
-    impl Pidfd {
-        pub fn alive(&self) -> bool {
-            false
-        }
-    }
+    pub use super::no_pidfd::{Pidfd, pidfd};
     impl Handle {
         pub fn open(_: i32) -> Option<Handle> {
             None

@@ -75,11 +75,7 @@ pub async fn serve(
         }
     };
     #[cfg(unix)]
-    let incoming = conns::incoming(
-        listener,
-        conns::Conns::new(conns::cap()),
-        resolve_at_accept,
-    );
+    let incoming = conns::incoming(listener, conns::Conns::new(conns::cap()), resolve_at_accept);
     #[cfg(windows)]
     let (incoming, acceptor) = platform::incoming(listener);
     let server = tonic::transport::Server::builder()
