@@ -77,7 +77,7 @@ impl Conns {
     }
 
     /// Counts a new connection in, closing the idlest ones first when at the cap.
-    fn admit(self: &Arc<Self>, stream: UnixStream, caller: Arc<ConnCaller>) -> Conn {
+    fn admit(self: &Arc<Self>, stream: UnixStream, info: ConnInfo) -> Conn {
         let state = Arc::new(ConnState {
             fd: stream.as_raw_fd(),
             last: AtomicU64::new(self.now()),
@@ -111,7 +111,7 @@ impl Conns {
             state,
             id,
             conns: self.clone(),
-            caller,
+            info,
         }
     }
 
@@ -157,18 +157,20 @@ pub fn incoming(listener: UnixListener, conns: Arc<Conns>, resolve: bool) -> Inc
     }
 }
 
-/// A connection's caller, resolved now when `resolve`: between its `connect` and its first
-/// request a client still has work to do (a fresh shim sets up HTTP/2), so reading its
-/// `/proc` entries here, on the accepting worker, overlaps that work instead of following it.
-fn caller_of(stream: &UnixStream, resolve: bool) -> Arc<ConnCaller> {
+/// What the server will know of a connection, read once as it is accepted; its caller is
+/// resolved now when `resolve`: between its `connect` and its first request a client still
+/// has work to do (a fresh shim sets up HTTP/2), so reading its `/proc` entries here, on the
+/// accepting worker, overlaps that work instead of following it.
+fn conn_info(stream: &UnixStream, resolve: bool) -> ConnInfo {
+    let uds = stream.connect_info();
     let caller = Arc::new(ConnCaller::default());
-    if resolve && let Ok(cred) = stream.peer_cred() {
+    if resolve && let Some(cred) = uds.peer_cred {
         caller.prime(&crate::caller::Caller {
             uid: cred.uid(),
             pid: cred.pid(),
         });
     }
-    caller
+    ConnInfo { uds, caller }
 }
 
 impl Stream for Incoming {
@@ -182,8 +184,8 @@ impl Stream for Incoming {
             }
             match ready!(self.listener.poll_accept(cx)) {
                 Ok((stream, _)) => {
-                    let caller = caller_of(&stream, self.resolve);
-                    return Poll::Ready(Some(Ok(self.conns.admit(stream, caller))));
+                    let info = conn_info(&stream, self.resolve);
+                    return Poll::Ready(Some(Ok(self.conns.admit(stream, info))));
                 }
                 Err(e) => {
                     warn!(error = %e, "cannot accept a connection; retrying shortly");
@@ -200,7 +202,7 @@ pub struct Conn {
     state: Arc<ConnState>,
     id: u64,
     conns: Arc<Conns>,
-    caller: Arc<ConnCaller>,
+    info: ConnInfo,
 }
 
 impl Conn {
@@ -227,10 +229,7 @@ impl Connected for Conn {
     type ConnectInfo = ConnInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        ConnInfo {
-            uds: self.stream.connect_info(),
-            caller: self.caller.clone(),
-        }
+        self.info.clone()
     }
 }
 
@@ -302,7 +301,9 @@ mod tests {
         let mut served = Vec::new();
         for _ in 0..2 {
             clients.push(UnixStream::connect(&path).await.unwrap());
-            served.push(conns.admit(listener.accept().await.unwrap().0, Arc::default()));
+            let s = listener.accept().await.unwrap().0;
+            let info = conn_info(&s, false);
+            served.push(conns.admit(s, info));
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         // The first one speaks: the second is now the idlest.
@@ -311,7 +312,9 @@ mod tests {
         let mut b = [0u8; 1];
         served[0].read_exact(&mut b).await.unwrap();
         clients.push(UnixStream::connect(&path).await.unwrap());
-        served.push(conns.admit(listener.accept().await.unwrap().0, Arc::default()));
+        let s = listener.accept().await.unwrap().0;
+        let info = conn_info(&s, false);
+        served.push(conns.admit(s, info));
         assert_eq!(conns.len(), 2);
         // The evicted one sees its end closed.
         let n = served[1].read(&mut b).await.unwrap();
