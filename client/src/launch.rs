@@ -68,7 +68,7 @@ impl std::error::Error for StartError {}
 /// process group, and waits until `socket` answers.
 pub async fn start_daemon(socket: &Path) -> Result<(), StartError> {
     // A squatted socket is no reason to start a daemon (it would refuse the directory anyway).
-    match crate::connect(socket).await {
+    match answers(socket).await {
         Ok(_) => return Ok(()),
         Err(e) if e.untrusted.is_some() => return Err(StartError::Untrusted(e)),
         Err(_) => {}
@@ -98,7 +98,7 @@ pub async fn start_daemon(socket: &Path) -> Result<(), StartError> {
     })?;
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        match crate::connect(socket).await {
+        match answers(socket).await {
             Ok(_) => {
                 // It runs on its own; reap it without blocking us.
                 std::thread::spawn(move || child.wait());
@@ -120,6 +120,16 @@ pub async fn start_daemon(socket: &Path) -> Result<(), StartError> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Whether a daemon accepts on `socket` and passes the checks of who serves it. On unix a
+/// plain connect (`ssoagent-cred --autostart` then links no HTTP/2 client); on Windows the
+/// pipe's checked open.
+async fn answers(socket: &Path) -> Result<(), crate::ConnectError> {
+    #[cfg(unix)]
+    return crate::connect_blocking(socket).map(drop);
+    #[cfg(windows)]
+    return crate::connect(socket).await.map(drop);
 }
 
 /// A new session keeps Ctrl-C at our terminal from reaching the daemon.
