@@ -4,12 +4,12 @@
 //! The call is HTTP/2 written and read here (the frames in [`frame`], HPACK in [`hpack`] and
 //! [`huffman`]): the request leaves in one `write` (preface, settings, window, headers and
 //! message), and frames are read until the answer's trailers carry its gRPC status. The h2
-//! crate did the same before, driven without a runtime; in a fresh process its connection
-//! machinery cost more than the round trip to the daemon (ssoagent-cred at 1.3–1.5× a `cat`
-//! of the same JSON against 1.0–1.05× for these few hundred lines; `ssoagent-bench`,
-//! section 1). The daemon still speaks HTTP/2 through tonic, so anything this reads is
-//! ordinary HTTP/2, and a daemon's answer is taken in any legal form (padding, CONTINUATION,
-//! Huffman-coded and indexed headers, pings, several reads).
+//! crate did this before, driven without a runtime; in a fresh process its connection
+//! machinery, and the startup of the larger binary it made, cost more than the round trip to
+//! the daemon: `ssoagent-bench` section 1 measured the shim at 1.29–1.55× a `cat` of the same
+//! JSON with h2, 1.12–1.15× with this. The daemon still speaks HTTP/2 through tonic, so what
+//! this reads is ordinary HTTP/2, taken in any legal form (padding, CONTINUATION, indexed and
+//! Huffman-coded headers, pings, any number of reads).
 //!
 //! `ssoagentctl` keeps tonic's `Channel` (streams, several calls per connection).
 
