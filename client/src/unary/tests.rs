@@ -334,3 +334,49 @@ fn percent_decoding_takes_what_grpc_sends() {
     assert_eq!(percent_decode(b"%zz%4"), "%zz%4");
     assert_eq!(percent_decode(percent("ünï — x").as_bytes()), "ünï — x");
 }
+
+/// A daemon's keepalive PING during a long wait (a `confirm` rule waiting on a human) is
+/// answered at once, before the answer comes: otherwise the daemon would drop the call.
+#[test]
+fn a_ping_while_waiting_is_acknowledged_at_once() {
+    let (client, server) = UnixStream::pair().unwrap();
+    let t = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 4096];
+        let _ = (&server).read(&mut buf).unwrap();
+        let mut ping = Vec::new();
+        frame::put(&mut ping, frame::PING, 0, 0, b"keepaliv");
+        (&server).write_all(&ping).unwrap();
+        // Nothing more until the acknowledgement is in.
+        let mut got = Vec::new();
+        loop {
+            let n = (&server).read(&mut buf).unwrap();
+            assert_ne!(n, 0, "the client hung up without acknowledging the ping");
+            got.extend_from_slice(&buf[..n]);
+            let mut rest = got.as_slice();
+            let mut acked = false;
+            while let Some((f, used)) = frame::parse(rest).unwrap() {
+                acked |=
+                    f.kind == frame::PING && f.flags & frame::ACK != 0 && f.payload == b"keepaliv";
+                rest = &rest[used..];
+            }
+            if acked {
+                break;
+            }
+        }
+        let mut out = Vec::new();
+        let head = headers_block(&[(8, "200")]);
+        frame::put(&mut out, frame::HEADERS, frame::END_HEADERS, 1, &head);
+        frame::put(&mut out, frame::DATA, 0, 1, &grpc_frame(&creds()));
+        let trailers = literal("grpc-status", "0");
+        frame::put(
+            &mut out,
+            frame::HEADERS,
+            frame::END_HEADERS | frame::END_STREAM,
+            1,
+            &trailers,
+        );
+        (&server).write_all(&out).unwrap();
+    });
+    assert_eq!(get(client, Duration::from_secs(10)).unwrap(), creds());
+    t.join().unwrap();
+}
