@@ -122,10 +122,15 @@ const REUSE: Duration = Duration::from_secs(1);
 pub struct ConnCaller(Mutex<Option<(Instant, Arc<Resolved>)>>);
 
 impl ConnCaller {
-    /// Resolves the connection's caller now (at accept, before its first request is read).
+    /// Resolves the connection's caller now (at accept, before its first request is read),
+    /// holding the slot meanwhile: a request that asks first waits for this resolution
+    /// instead of making its own, and one that got the slot first leaves nothing to do here.
     pub fn prime(&self, caller: &Caller) {
-        let who = Arc::new(resolve(caller));
-        *self.0.lock().unwrap() = Some((Instant::now(), who));
+        let mut slot = self.0.lock().unwrap();
+        if slot.as_ref().is_some_and(|(at, _)| at.elapsed() < REUSE) {
+            return;
+        }
+        *slot = Some((Instant::now(), Arc::new(resolve(caller))));
     }
 
     pub fn get(&self, caller: &Caller) -> Arc<Resolved> {
