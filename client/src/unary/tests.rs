@@ -179,6 +179,13 @@ fn headers_block(fields: &[(usize, &str)]) -> Vec<u8> {
     b
 }
 
+/// Trailers that end stream 1 with grpc-status 0.
+fn put_ok_trailers(out: &mut Vec<u8>) {
+    let trailers = literal("grpc-status", "0");
+    let flags = frame::END_HEADERS | frame::END_STREAM;
+    frame::put(out, frame::HEADERS, flags, 1, &trailers);
+}
+
 fn literal(name: &str, value: &str) -> Vec<u8> {
     let mut b = Vec::new();
     hpack::put_literal(&mut b, 0, name, value);
@@ -204,14 +211,7 @@ fn continuation_padding_and_pings_are_taken() {
         p.extend_from_slice(&[0; 4]);
         frame::put(&mut out, frame::DATA, frame::PADDED, 1, &p);
     }
-    let trailers = literal("grpc-status", "0");
-    frame::put(
-        &mut out,
-        frame::HEADERS,
-        frame::END_HEADERS | frame::END_STREAM,
-        1,
-        &trailers,
-    );
+    put_ok_trailers(&mut out);
     assert_eq!(scripted(out).unwrap(), creds());
 }
 
@@ -367,14 +367,7 @@ fn a_ping_while_waiting_is_acknowledged_at_once() {
         let head = headers_block(&[(8, "200")]);
         frame::put(&mut out, frame::HEADERS, frame::END_HEADERS, 1, &head);
         frame::put(&mut out, frame::DATA, 0, 1, &grpc_frame(&creds()));
-        let trailers = literal("grpc-status", "0");
-        frame::put(
-            &mut out,
-            frame::HEADERS,
-            frame::END_HEADERS | frame::END_STREAM,
-            1,
-            &trailers,
-        );
+        put_ok_trailers(&mut out);
         (&server).write_all(&out).unwrap();
     });
     assert_eq!(get(client, Duration::from_secs(10)).unwrap(), creds());
