@@ -126,11 +126,8 @@ impl ConnCaller {
     /// holding the slot meanwhile: a request that asks first waits for this resolution
     /// instead of making its own, and one that got the slot first leaves nothing to do here.
     pub fn prime(&self, caller: &Caller) {
-        let mut slot = self.0.lock().unwrap();
-        if slot.as_ref().is_some_and(|(at, _)| at.elapsed() < REUSE) {
-            return;
-        }
-        *slot = Some((Instant::now(), Arc::new(resolve(caller))));
+        // `get` resolves under the slot's lock and keeps what it finds fresh.
+        drop(self.get(caller));
     }
 
     pub fn get(&self, caller: &Caller) -> Arc<Resolved> {
